@@ -1,0 +1,3 @@
+from dronelog.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""A local MQTT broker for the demo and the tests: Mosquitto when installed, else amqtt.
+
+Mosquitto is the real thing: persistence on disk, MQTT 5, Receive Maximum, queues for
+persistent sessions. The pure-Python amqtt broker is a fallback so the demo runs anywhere; it
+speaks only MQTT 3.1.1, keeps sessions in memory and may drop QoS 1 messages it already
+acknowledged when a publisher disconnects at once. Never run production on it.
+"""
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("dronelog.broker")
+
+# Settings the ingester's guarantees rely on (see docs/contract.md): queue every QoS 1
+# message for a persistent session that is away, however many, and keep them on disk.
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {data_dir}/
+autosave_interval 1
+max_queued_messages 0
+max_inflight_messages 0
+max_keepalive 120
+log_dest stderr
+log_type error
+log_type warning
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_for_port(port: int, timeout: float, is_alive) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open("127.0.0.1", port):
+            return
+        if not is_alive():
+            raise RuntimeError("the broker exited before it accepted connections")
+        time.sleep(0.05)
+    raise TimeoutError(f"no broker listening on 127.0.0.1:{port} after {timeout} s")
+
+
+class MosquittoBroker:
+    """A private Mosquitto process on 127.0.0.1, with its own config and data folder."""
+
+    protocol = "5"
+
+    def __init__(self, data_dir: Path, port: int | None = None,
+                 binary: str | None = None) -> None:
+        self.binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return bool(shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> "MosquittoBroker":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.data_dir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir))
+        self.process = subprocess.Popen([self.binary, "-c", str(conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait_for_port(self.port, 10, lambda: self.process.poll() is None)
+        log.info("mosquitto started", port=self.port, data_dir=str(self.data_dir))
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM: Mosquitto writes its persistence file and exits."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class AmqttBroker:
+    """The in-process fallback broker, on its own event loop thread."""
+
+    protocol = "3.1.1"
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> "AmqttBroker":
+        from amqtt.broker import Broker
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                        {"allow_anonymous": True}},
+        }
+        started = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self._loop)
+
+            async def boot() -> None:
+                self._broker = Broker(config)
+                await self._broker.start()
+                started.set()
+
+            self._loop.run_until_complete(boot())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="amqtt-broker", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the amqtt broker did not start")
+        log.warning("Mosquitto not found: using the embedded amqtt broker (MQTT 3.1.1, no "
+                    "persistence across restarts); install mosquitto for real use",
+                    port=self.port)
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._broker:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._broker = None
+
+
+def start_local_broker(data_dir: Path, port: int | None = None) -> MosquittoBroker | AmqttBroker:
+    if MosquittoBroker.available():
+        return MosquittoBroker(data_dir, port).start()
+    return AmqttBroker(port).start()

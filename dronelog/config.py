@@ -1,0 +1,64 @@
+"""One place for settings: environment variables `DRONELOG_*`, then a TOML file, then defaults.
+
+The TOML file is `dronelog.toml` in the working directory, or the path in `DRONELOG_CONFIG`.
+"""
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("DRONELOG_CONFIG", "dronelog.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRONELOG_", extra="forbid")
+
+    database_url: str = Field(
+        "sqlite:///.dronelog/dronelog.db",
+        description="SQLAlchemy URL; sqlite:///path (default) or postgresql+psycopg://...",
+    )
+    sqlite_synchronous: str = Field(
+        "FULL", description="SQLite PRAGMA synchronous: FULL survives power loss, NORMAL does not"
+    )
+    mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port")
+    mqtt_protocol: str = Field("5", pattern=r"^(5|3\.1\.1)$",
+                               description="MQTT 5 (default) or 3.1.1 (for brokers without 5)")
+    mqtt_client_id: str = Field("dronelog-ingester", description="stable id: the broker keeps "
+                                "this client's persistent session while it is away")
+    topic_prefix: str = Field("dronelog/v1", description="root of every dronelog topic")
+    batch_size: int = Field(500, ge=1, le=10_000, description="store after this many messages")
+    batch_interval_s: float = Field(0.05, gt=0, le=10, description="or after this long")
+    receive_maximum: int = Field(
+        2000, ge=1, le=65535, description="unacknowledged QoS 1 messages the broker may send us"
+    )
+    max_payload_bytes: int = Field(65536, ge=256, description="larger payloads are dead-lettered")
+    max_future_skew_s: float = Field(300, ge=0, description="reject event times further ahead")
+    max_event_age_s: float = Field(30 * 86400, gt=0, description="reject event times older")
+    retry_max_delay_s: float = Field(30, gt=0, description="cap of the storage retry backoff")
+    auto_migrate: bool = Field(True, description="run database migrations when a service starts")
+    log_format: str = Field("console", pattern="^(console|json)$")
+    log_level: str = Field("INFO")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
+        )

@@ -1,0 +1,87 @@
+"""Topic layout under a configurable prefix (default `dronelog/v1`).
+
+    <prefix>/drones/<drone_id>/telemetry   Telemetry      QoS 1 (0 allowed: then loss is accepted)
+    <prefix>/drones/<drone_id>/flight      FlightEvent    QoS 1
+    <prefix>/drones/<drone_id>/custody     CustodyEvent   QoS 1 (handovers a drone itself records)
+    <prefix>/drones/<drone_id>/status      DroneStatus    QoS 1, retained, also the last will
+    <prefix>/sites/<site_id>/custody       CustodyEvent   QoS 1 (scanners at a site)
+
+The id in the topic is the sender's identity (the broker's ACL ties it to credentials); the
+ingester checks that the payload says the same thing.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    TELEMETRY = "telemetry"
+    FLIGHT = "flight"
+    DRONE_CUSTODY = "drone_custody"
+    STATUS = "status"
+    SITE_CUSTODY = "site_custody"
+
+
+QOS: dict[Channel, int] = {
+    Channel.TELEMETRY: 1,
+    Channel.FLIGHT: 1,
+    Channel.DRONE_CUSTODY: 1,
+    Channel.STATUS: 1,
+    Channel.SITE_CUSTODY: 1,
+}
+
+_DRONE_LEAVES = {
+    "telemetry": Channel.TELEMETRY,
+    "flight": Channel.FLIGHT,
+    "custody": Channel.DRONE_CUSTODY,
+    "status": Channel.STATUS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicAddress:
+    channel: Channel
+    subject_id: str  # the drone id or site id named in the topic
+
+
+class TopicLayout:
+    def __init__(self, prefix: str = "dronelog/v1") -> None:
+        prefix = prefix.strip("/")
+        if not prefix or any(c in prefix for c in "+#"):
+            raise ValueError(f"invalid topic prefix {prefix!r}")
+        self.prefix = prefix
+        self._depth = prefix.count("/") + 1
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        """What the ingester subscribes to: all of `drones/` and `sites/`, so that an unknown
+        topic under them is seen and dead-lettered rather than silently ignored."""
+        return [(f"{self.prefix}/drones/#", 1), (f"{self.prefix}/sites/#", 1)]
+
+    def telemetry(self, drone_id: str) -> str:
+        return f"{self.prefix}/drones/{drone_id}/telemetry"
+
+    def flight(self, drone_id: str) -> str:
+        return f"{self.prefix}/drones/{drone_id}/flight"
+
+    def drone_custody(self, drone_id: str) -> str:
+        return f"{self.prefix}/drones/{drone_id}/custody"
+
+    def status(self, drone_id: str) -> str:
+        return f"{self.prefix}/drones/{drone_id}/status"
+
+    def site_custody(self, site_id: str) -> str:
+        return f"{self.prefix}/sites/{site_id}/custody"
+
+    def parse(self, topic: str) -> TopicAddress | None:
+        """The channel and subject a topic addresses, or None if it is not a contract topic."""
+        parts = topic.split("/")
+        if len(parts) != self._depth + 3 or "/".join(parts[: self._depth]) != self.prefix:
+            return None
+        group, subject, leaf = parts[self._depth :]
+        if not subject:
+            return None
+        if group == "drones" and leaf in _DRONE_LEAVES:
+            return TopicAddress(_DRONE_LEAVES[leaf], subject)
+        if group == "sites" and leaf == "custody":
+            return TopicAddress(Channel.SITE_CUSTODY, subject)
+        return None

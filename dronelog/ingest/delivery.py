@@ -1,0 +1,47 @@
+"""What flows between the pipeline's stages."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from dronelog.contract.topics import TopicAddress
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One message as the broker (or the HTTP entrance) handed it to us."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0  # which broker connection it arrived on (acks are only valid there)
+
+
+class RejectReason(StrEnum):
+    OVERSIZED = "oversized"
+    UNKNOWN_TOPIC = "unknown_topic"
+    NOT_JSON = "not_json"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    SCHEMA_INVALID = "schema_invalid"
+    IMPOSSIBLE_VALUE = "impossible_value"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    EVENT_TIME_OUT_OF_RANGE = "event_time_out_of_range"
+    STORAGE_REJECTED = "storage_rejected"
+
+
+@dataclass(slots=True)
+class Accepted:
+    delivery: Delivery
+    address: TopicAddress
+    event: Any  # one of the contract's message models
+
+
+@dataclass(slots=True)
+class Rejected:
+    delivery: Delivery
+    reason_code: RejectReason
+    reason: str
+    event_id: str | None = None

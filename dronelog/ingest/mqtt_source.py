@@ -1,0 +1,164 @@
+"""The MQTT entrance: a paho-mqtt 2.x client with a persistent session and manual acks.
+
+- MQTT 5 with `clean_start=False` and a session expiry (or 3.1.1 with `clean_session=False`):
+  while the ingester is away (restart, crash, network), the broker keeps its subscriptions
+  and queues its QoS 1 messages.
+- `manual_ack=True`: a message is acknowledged only after the transaction that stores it
+  commits. Until then the broker holds it and redelivers it after any disconnect.
+- Receive Maximum bounds the unacknowledged messages the broker may send, which bounds this
+  process's memory however far behind it falls.
+- Acks are only sent on the connection a message arrived on. After a reconnect the broker
+  resends every unacknowledged message (same packet id, DUP set); acking an old copy could
+  acknowledge a different message that now reuses its packet id, so old copies are stored
+  (idempotently) but left for their redelivered twins to acknowledge.
+- paho reconnects by itself with exponential backoff (`reconnect_delay_set`).
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from dronelog.ingest.delivery import Delivery
+
+log = structlog.get_logger("dronelog.ingest.mqtt")
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> "BrokerAddress":
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in {"mqtt", "tcp"}:
+            raise ValueError(f"unsupported broker URL scheme {parts.scheme!r} (use mqtt://)")
+        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username,
+                   parts.password)
+
+
+class MqttSource:
+    def __init__(self, broker: BrokerAddress, client_id: str,
+                 subscriptions: list[tuple[str, int]], clock: Callable[[], datetime],
+                 receive_maximum: int = 2000, session_expiry_s: int = 7 * 86400,
+                 keepalive_s: int = 30, queue_limit: int = 20_000, protocol: str = "5") -> None:
+        self.broker = broker
+        self.subscriptions = subscriptions
+        self._clock = clock
+        self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=queue_limit)
+        self._generation = 0
+        self._connected = threading.Event()
+        self._keepalive_s = keepalive_s
+        self._mqtt5 = protocol == "5"
+        if self._mqtt5:
+            self._connect_properties = Properties(PacketTypes.CONNECT)
+            self._connect_properties.SessionExpiryInterval = session_expiry_s
+            self._connect_properties.ReceiveMaximum = receive_maximum
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            self._connect_properties = None
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=mqtt.MQTTv311, clean_session=False,
+                                      manual_ack=True)
+        if broker.username:
+            self.client.username_pw_set(broker.username, broker.password)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        if self._mqtt5:
+            self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s,
+                                      clean_start=False, properties=self._connect_properties)
+        else:
+            self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Disconnect cleanly: acks already queued are sent before the DISCONNECT packet."""
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+
+    def next_batch(self, max_size: int, max_wait_s: float, idle_wait_s: float = 0.2
+                   ) -> list[Delivery]:
+        """Up to `max_size` deliveries: waits up to `idle_wait_s` for the first one, then at
+        most `max_wait_s` for the batch to fill."""
+        try:
+            first = self._queue.get(timeout=idle_wait_s)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + max_wait_s
+        while len(batch) < max_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0
+                             else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def drain(self) -> list[Delivery]:
+        """Everything received but not yet handed out (used at shutdown)."""
+        held = []
+        while True:
+            try:
+                held.append(self._queue.get_nowait())
+            except queue.Empty:
+                return held
+
+    def acknowledge(self, deliveries: list[Delivery]) -> int:
+        """Ack what arrived on the current connection; returns how many were acked."""
+        generation = self._generation
+        acked = 0
+        for delivery in deliveries:
+            if delivery.qos > 0 and delivery.generation == generation:
+                self.client.ack(delivery.mid, delivery.qos)
+                acked += 1
+        return acked
+
+    def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the connection", reason=str(reason_code))
+            return
+        self._generation += 1
+        client.subscribe(self.subscriptions)
+        self._connected.set()
+        log.info("connected to broker", host=self.broker.host, port=self.broker.port,
+                 session_present=flags.session_present, connection=self._generation)
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self._connected.clear()
+        log.warning("disconnected from broker; paho reconnects with backoff",
+                    reason=str(reason_code))
+
+    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = repr(message._topic)  # noqa: SLF001: the raw bytes are all there is
+        self._queue.put(Delivery(topic=topic, payload=message.payload,
+                                 received_at=self._clock(), mid=message.mid, qos=message.qos,
+                                 generation=self._generation))

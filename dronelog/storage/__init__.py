@@ -1,0 +1,1 @@
+"""Storage adapters: tables, engine, migrations and the batch writer."""

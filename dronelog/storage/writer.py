@@ -1,0 +1,248 @@
+"""Batch writer: stores a batch of accepted events and dead letters in one transaction.
+
+Rows are plain dicts inserted through SQLAlchemy Core (no per-message ORM objects) with
+INSERT ... ON CONFLICT DO NOTHING on the event id, so a redelivered event is stored once.
+`RETURNING` tells which rows were new, which makes the duplicate count exact.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dronelog.contract.messages import (
+    CustodyEventBase,
+    DroneStatus,
+    FlightEventBase,
+    FlightPlanned,
+    Telemetry,
+)
+from dronelog.ingest.delivery import Accepted, Rejected
+from dronelog.storage import tables
+
+TELEMETRY = tables.TelemetryPoint.__table__
+FLIGHT_EVENT = tables.FlightEvent.__table__
+CUSTODY_EVENT = tables.CustodyEvent.__table__
+STATUS_EVENT = tables.DroneStatusEvent.__table__
+DRONE = tables.Drone.__table__
+FLIGHT = tables.Flight.__table__
+SPECIMEN = tables.Specimen.__table__
+CONTAINER = tables.Container.__table__
+DEAD_LETTER = tables.DeadLetter.__table__
+
+
+@dataclass
+class WriteResult:
+    stored: dict[str, int] = field(default_factory=dict)  # table -> new rows
+    duplicates: int = 0  # events already stored before this batch
+    dead_lettered: int = 0  # new dead letters (a redelivered bad message lands once)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+class BatchWriter:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._known_drones: set[str] = set()
+
+    def write(self, accepted: list[Accepted], rejected: list[Rejected]) -> WriteResult:
+        """Store everything in one transaction, or nothing (the exception propagates)."""
+        result = WriteResult()
+        new_drones: set[str] = set()
+        with self.engine.begin() as connection:
+            events = self._event_rows(accepted)
+            for table, rows in events.items():
+                if rows:
+                    inserted = self._insert_new(connection, table, rows, "event_id")
+                    result.stored[table.name] = inserted
+                    result.duplicates += len(rows) - inserted
+            self._write_registries(connection, accepted, new_drones)
+            if rejected:
+                result.dead_lettered = self._insert_new(
+                    connection, DEAD_LETTER, [_dead_letter_row(r) for r in rejected], "digest")
+        self._known_drones |= new_drones
+        return result
+
+    def _insert_new(self, connection: Connection, table: Table, rows: list[dict[str, Any]],
+                    key: str) -> int:
+        statement = (self._insert(table).on_conflict_do_nothing(index_elements=[key])
+                     .returning(table.c[key]))
+        return len(connection.execute(statement, rows).all())
+
+    @staticmethod
+    def _event_rows(accepted: list[Accepted]) -> dict[Table, list[dict[str, Any]]]:
+        rows: dict[Table, list[dict[str, Any]]] = {
+            TELEMETRY: [], FLIGHT_EVENT: [], CUSTODY_EVENT: [], STATUS_EVENT: []}
+        for item in accepted:
+            event, received_at = item.event, item.delivery.received_at
+            if isinstance(event, Telemetry):
+                rows[TELEMETRY].append(_telemetry_row(event, received_at))
+            elif isinstance(event, FlightEventBase):
+                rows[FLIGHT_EVENT].append(_flight_event_row(event, received_at))
+            elif isinstance(event, CustodyEventBase):
+                rows[CUSTODY_EVENT].append(_custody_row(event, received_at))
+            elif isinstance(event, DroneStatus):
+                rows[STATUS_EVENT].append(_status_row(event, received_at))
+            else:
+                raise TypeError(f"no table for {type(event).__name__}")
+        return rows
+
+    def _write_registries(self, connection: Connection, accepted: list[Accepted],
+                          new_drones: set[str]) -> None:
+        """First sight of drones, flights, specimens and containers; latest drone status."""
+        drones: dict[str, dict[str, Any]] = {}
+        flights: dict[str, dict[str, Any]] = {}
+        plans: dict[str, dict[str, Any]] = {}
+        specimens: dict[str, dict[str, Any]] = {}
+        containers: dict[str, dict[str, Any]] = {}
+        statuses: dict[str, dict[str, Any]] = {}
+        for item in accepted:
+            event, seen = item.event, item.delivery.received_at
+            drone_id = getattr(event, "drone_id", None)
+            if drone_id and drone_id not in self._known_drones:
+                drones.setdefault(drone_id, {"id": drone_id, "first_seen_at": seen})
+            if isinstance(event, FlightPlanned):
+                plans[event.flight_id] = _flight_row(event, seen)
+            elif isinstance(event, FlightEventBase):
+                flights.setdefault(event.flight_id, _flight_row(event, seen))
+            elif isinstance(event, CustodyEventBase):
+                if event.specimen is not None:
+                    specimens.setdefault(event.barcode, _specimen_row(event, seen))
+                container_id = getattr(event, "container_id", None)
+                if container_id:
+                    containers.setdefault(container_id, {"id": container_id,
+                                                         "first_seen_at": seen})
+            elif isinstance(event, DroneStatus):
+                latest = statuses.get(event.drone_id)
+                if latest is None or event.event_time > latest["status_event_time"]:
+                    statuses[event.drone_id] = {
+                        "id": event.drone_id, "first_seen_at": seen, "online": event.online,
+                        "status_event_time": _utc(event.event_time)}
+        self._insert_missing(connection, DRONE, "id", list(drones.values()))
+        new_drones.update(drones)
+        self._insert_missing(connection, FLIGHT, "id",
+                             [row for key, row in flights.items() if key not in plans])
+        if plans:
+            self._upsert_plans(connection, list(plans.values()))
+        self._insert_missing(connection, SPECIMEN, "barcode", list(specimens.values()))
+        self._insert_missing(connection, CONTAINER, "id", list(containers.values()))
+        if statuses:
+            self._upsert_statuses(connection, list(statuses.values()))
+
+    def _insert_missing(self, connection: Connection, table: Table, key: str,
+                        rows: list[dict[str, Any]]) -> None:
+        if rows:
+            connection.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]),
+                               rows)
+
+    def _upsert_plans(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """A plan fills in the route of a flight first seen through a later event."""
+        statement = self._insert(FLIGHT)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={column: statement.excluded[column] for column in
+                  ("drone_id", "origin_site_id", "destination_site_id", "planned_departure")},
+        )
+        connection.execute(statement, rows)
+
+    def _upsert_statuses(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """The drone's presence follows its newest status by event time, whatever the order
+        in which the status messages arrive."""
+        statement = self._insert(DRONE)
+        statement = statement.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"online": statement.excluded.online,
+                  "status_event_time": statement.excluded.status_event_time},
+            where=(DRONE.c.status_event_time.is_(None)
+                   | (DRONE.c.status_event_time < statement.excluded.status_event_time)),
+        )
+        connection.execute(statement, rows)
+
+
+def _telemetry_row(event: Telemetry, received_at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id, "drone_id": event.drone_id, "seq": event.seq,
+        "flight_id": event.flight_id, "event_time": _utc(event.event_time),
+        "received_at": received_at, "lat": event.lat, "lon": event.lon, "alt_m": event.alt_m,
+        "height_m": event.height_m, "ground_speed_mps": event.ground_speed_mps,
+        "heading_deg": event.heading_deg, "battery_pct": event.battery_pct,
+        "payload_temp_c": event.payload_temp_c, "link_quality_pct": event.link_quality_pct,
+    }
+
+
+def _flight_event_row(event: FlightEventBase, received_at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id, "flight_id": event.flight_id, "drone_id": event.drone_id,
+        "kind": event.kind, "event_time": _utc(event.event_time), "received_at": received_at,
+        "site_id": getattr(event, "site_id", None),
+        "origin_site_id": getattr(event, "origin_site_id", None),
+        "destination_site_id": getattr(event, "destination_site_id", None),
+        "new_destination_site_id": getattr(event, "new_destination_site_id", None),
+        "planned_departure": _utc(getattr(event, "planned_departure", None)),
+        "reason": getattr(event, "reason", None),
+    }
+
+
+def _flight_row(event: FlightEventBase, seen: datetime) -> dict[str, Any]:
+    return {
+        "id": event.flight_id, "drone_id": event.drone_id, "first_seen_at": seen,
+        "origin_site_id": getattr(event, "origin_site_id", None),
+        "destination_site_id": getattr(event, "destination_site_id", None),
+        "planned_departure": _utc(getattr(event, "planned_departure", None)),
+    }
+
+
+def _custody_row(event: CustodyEventBase, received_at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id, "barcode": event.barcode, "kind": event.kind,
+        "site_id": event.site_id, "actor_kind": event.actor.kind, "actor_id": event.actor.id,
+        "event_time": _utc(event.event_time), "received_at": received_at,
+        "container_id": getattr(event, "container_id", None),
+        "seal_id": getattr(event, "seal_id", None),
+        "flight_id": getattr(event, "flight_id", None),
+        "drone_id": getattr(event, "drone_id", None),
+        "reason": getattr(event, "reason", None), "note": getattr(event, "note", None),
+    }
+
+
+def _specimen_row(event: CustodyEventBase, seen: datetime) -> dict[str, Any]:
+    details = event.specimen
+    assert details is not None
+    return {
+        "barcode": event.barcode, "kind": details.kind, "blood_product": details.blood_product,
+        "priority": details.priority, "temperature_class": details.temperature_class,
+        "origin_site_id": details.origin_site_id,
+        "destination_site_id": details.destination_site_id, "order_ref": details.order_ref,
+        "first_event_id": event.event_id, "first_seen_at": seen,
+    }
+
+
+def _status_row(event: DroneStatus, received_at: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id, "drone_id": event.drone_id, "online": event.online,
+        "reason": event.reason, "event_time": _utc(event.event_time),
+        "received_at": received_at,
+    }
+
+
+def _dead_letter_row(rejected: Rejected) -> dict[str, Any]:
+    delivery = rejected.delivery
+    digest = hashlib.sha256(delivery.topic.encode("utf-8", "replace") + b"\0" + delivery.payload)
+    return {
+        "digest": digest.hexdigest(), "received_at": delivery.received_at,
+        "topic": _printable(delivery.topic), "payload": delivery.payload,
+        "reason_code": rejected.reason_code.value, "reason": _printable(rejected.reason),
+        "event_id": rejected.event_id,
+    }
+
+
+
+def _printable(text: str) -> str:
+    """Text columns cannot hold NUL (PostgreSQL) and should not hold other control bytes."""
+    return "".join(c if c.isprintable() or c in "\t\n" else repr(c)[1:-1] for c in text)
