@@ -1,0 +1,109 @@
+"""Fixtures over real components: a private Mosquitto per test, SQLite and PostgreSQL.
+
+Without the `mosquitto` binary, broker tests run on the embedded amqtt broker and the tests
+that need Mosquitto's own behaviour are skipped; without a reachable PostgreSQL, the
+PostgreSQL variants are skipped. Both skips are listed at the end of the run. With
+DRONELOG_REQUIRE_REAL=1 (CI) a missing component fails the test instead.
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from dronelog.broker import AmqttBroker, MosquittoBroker
+from dronelog.storage.database import create_db_engine, migrate
+
+REQUIRE_REAL = os.environ.get("DRONELOG_REQUIRE_REAL") == "1"
+PG_ADMIN_URL = os.environ.get("DRONELOG_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_missing_real: list[str] = []
+
+
+def missing_component(what: str) -> None:
+    """Skip (or, when real components are required, fail) for want of `what`."""
+    if REQUIRE_REAL:
+        pytest.fail(f"{what} is required (DRONELOG_REQUIRE_REAL=1) but not available")
+    _missing_real.append(what)
+    pytest.skip(f"real component missing: {what}")
+
+
+def _pg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+def _pg_reachable() -> bool:
+    try:
+        with psycopg.connect(_pg_dsn(PG_ADMIN_URL), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return _pg_reachable()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path, pg_available: bool):
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dronelog.db'}"
+        return
+    if not pg_available:
+        missing_component(f"PostgreSQL at {PG_ADMIN_URL}")
+    name = f"dronelog_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_pg_dsn(PG_ADMIN_URL), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(database_url: str) -> Engine:
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> MosquittoBroker:
+    """A private Mosquitto on a free loopback port, with persistence in tmp_path."""
+    if not MosquittoBroker.available():
+        missing_component("the mosquitto binary")
+    broker = MosquittoBroker(tmp_path / "broker").start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """Mosquitto when installed, else the embedded amqtt broker."""
+    if MosquittoBroker.available():
+        instance = MosquittoBroker(tmp_path / "broker").start()
+    else:
+        _missing_real.append("the mosquitto binary (ran on embedded amqtt instead)")
+        instance = AmqttBroker().start()
+    yield instance
+    instance.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _missing_real:
+        terminalreporter.section("real components missing")
+        for what in sorted(set(_missing_real)):
+            terminalreporter.write_line(
+                f"SKIPPED real-component tests for want of {what}; "
+                "set DRONELOG_REQUIRE_REAL=1 to make this a failure")

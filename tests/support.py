@@ -1,0 +1,142 @@
+"""Test helpers that speak the public contract, as a real drone or scanner would."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine, text
+
+from dronelog.contract.messages import Telemetry
+from dronelog.contract.topics import TopicLayout
+
+LAYOUT = TopicLayout()
+NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+def telemetry(drone_id: str = "uav-01", seq: int = 0, at: datetime | None = None,
+              **fields) -> Telemetry:
+    values = dict(schema_version=1, event_id=uuid.uuid4(), event_time=at or datetime.now(UTC),
+                  drone_id=drone_id, seq=seq, lat=36.78, lon=119.95, alt_m=150.0,
+                  ground_speed_mps=15.0, heading_deg=90.0, battery_pct=80.0,
+                  payload_temp_c=5.0, link_quality_pct=90.0)
+    values.update(fields)
+    return Telemetry(**values)
+
+
+def telemetry_stream(count: int, drones: int = 10, start: datetime | None = None
+                     ) -> list[tuple[str, bytes]]:
+    """`count` distinct telemetry messages as (topic, payload)."""
+    start = start or datetime.now(UTC) - timedelta(minutes=1)
+    messages = []
+    for i in range(count):
+        drone = f"uav-{i % drones:02d}"
+        event = telemetry(drone, seq=i // drones, at=start + timedelta(milliseconds=i))
+        messages.append((LAYOUT.telemetry(drone), event.model_dump_json().encode()))
+    return messages
+
+
+class Publisher:
+    """A QoS 1 publisher with a persistent session: unacknowledged messages survive its own
+    reconnects (paho re-sends them), as a real device's client would."""
+
+    def __init__(self, url: str, client_id: str | None = None, protocol: str = "5") -> None:
+        port = int(url.rsplit(":", 1)[1])
+        client_id = client_id or f"pub-{uuid.uuid4().hex[:8]}"
+        if protocol == "5":
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=mqtt.MQTTv5)
+        else:
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                      protocol=mqtt.MQTTv311, clean_session=False)
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.max_inflight_messages_set(100)
+        if protocol == "5":
+            self.client.connect("127.0.0.1", port, clean_start=False)
+        else:
+            self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.infos: list[mqtt.MQTTMessageInfo] = []
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self.infos.append(self.client.publish(topic, payload, qos=qos, retain=retain))
+
+    def publish_all(self, messages, qos: int = 1) -> None:
+        for topic, payload in messages:
+            self.publish(topic, payload, qos)
+
+    def wait_all_acked(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for info in self.infos:
+            while not info.is_published():
+                if time.monotonic() > deadline:
+                    pending = sum(not i.is_published() for i in self.infos)
+                    raise TimeoutError(f"{pending} messages not acknowledged by the broker")
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class IngesterProcess:
+    """`dronelog ingest` as a real process, so tests can SIGKILL and SIGTERM it."""
+
+    def __init__(self, database_url: str, mqtt_url: str, workdir: Path, protocol: str = "5",
+                 **settings) -> None:
+        self.env = {**os.environ, "DRONELOG_DATABASE_URL": database_url,
+                    "DRONELOG_MQTT_URL": mqtt_url, "DRONELOG_MQTT_PROTOCOL": protocol,
+                    "DRONELOG_LOG_FORMAT": "json", "DRONELOG_CONFIG": str(workdir / "none.toml")}
+        self.env.update({f"DRONELOG_{k.upper()}": str(v) for k, v in settings.items()})
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / "ingester.log"
+
+    def start(self) -> "IngesterProcess":
+        log = open(self.log_path, "ab")  # noqa: SIM115: the child owns it
+        self.process = subprocess.Popen([sys.executable, "-m", "dronelog", "ingest"],
+                                        env=self.env, cwd=self.workdir, stdout=log, stderr=log)
+        return self
+
+    def wait_connected(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"connected to broker" in self.log_path.read_bytes():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ingester exited: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise TimeoutError("ingester did not connect")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+def count(engine: Engine, sql: str, **params) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text(sql), params).scalar_one()
+
+
+def wait_for_count(engine: Engine, sql: str, expected: int, timeout: float = 60,
+                   settle: float = 0.0) -> int:
+    """Poll until `sql` counts `expected` (then, with `settle`, check it stays there)."""
+    deadline = time.monotonic() + timeout
+    value = count(engine, sql)
+    while value < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = count(engine, sql)
+    if settle:
+        time.sleep(settle)
+        value = count(engine, sql)
+    return value
