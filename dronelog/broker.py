@@ -7,6 +7,7 @@ acknowledged when a publisher disconnects at once. Never run production on it.
 """
 
 import asyncio
+import getpass
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,7 @@ log = structlog.get_logger("dronelog.broker")
 # message for a persistent session that is away, however many, and keep them on disk.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
+user {user}
 allow_anonymous true
 persistence true
 persistence_location {data_dir}/
@@ -83,9 +85,13 @@ class MosquittoBroker:
     def start(self) -> "MosquittoBroker":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir))
-        self.process = subprocess.Popen([self.binary, "-c", str(conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Run as the invoking user: started as root, Mosquitto would otherwise switch to the
+        # `mosquitto` user, which cannot write its persistence file into our folder.
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir,
+                                              user=getpass.getuser()))
+        with open(self.data_dir / "mosquitto.log", "ab") as log_file:
+            self.process = subprocess.Popen([self.binary, "-c", str(conf)],
+                                            stdout=subprocess.DEVNULL, stderr=log_file)
         _wait_for_port(self.port, 10, lambda: self.process.poll() is None)
         log.info("mosquitto started", port=self.port, data_dir=str(self.data_dir))
         return self

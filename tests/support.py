@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -61,11 +62,22 @@ class Publisher:
             self.client.connect("127.0.0.1", port, clean_start=False)
         else:
             self.client.connect("127.0.0.1", port)
+        self.client.on_publish = self._on_publish
         self.client.loop_start()
-        self.infos: list[mqtt.MQTTMessageInfo] = []
+        self.published = 0
+        self.acked = 0
+        self._lock = threading.Lock()
+
+    def _on_publish(self, _client, _userdata, _mid, _reason, _properties) -> None:
+        with self._lock:
+            self.acked += 1
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        self.infos.append(self.client.publish(topic, payload, qos=qos, retain=retain))
+        """Queue a message; while disconnected paho keeps it and sends it on reconnect."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise RuntimeError(f"publish refused: {mqtt.error_string(info.rc)}")
+        self.published += 1
 
     def publish_all(self, messages, qos: int = 1) -> None:
         for topic, payload in messages:
@@ -73,12 +85,11 @@ class Publisher:
 
     def wait_all_acked(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        for info in self.infos:
-            while not info.is_published():
-                if time.monotonic() > deadline:
-                    pending = sum(not i.is_published() for i in self.infos)
-                    raise TimeoutError(f"{pending} messages not acknowledged by the broker")
-                time.sleep(0.01)
+        while self.acked < self.published:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.published - self.acked} messages not acknowledged "
+                                   "by the broker")
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -1,0 +1,864 @@
+"""End-to-end telemetry ingest benchmark: MQTT QoS 1 -> dronelog Ingester -> SQLite / PostgreSQL.
+
+What is measured, for the same pre-generated stream of N contract `Telemetry` messages:
+
+- bare:             one paho MQTT 5 client subscribed at QoS 1 that only counts (auto-ack): the
+                    receive rate a Python consumer can reach on this machine and broker;
+- ingester-sqlite:  the real `dronelog.ingest.service.Ingester` on a fresh, migrated SQLite file;
+- ingester-pg:      the same on a fresh PostgreSQL database (created, then dropped);
+- naive-sqlite / naive-pg: a consumer as one would first write it: paho on_message ->
+                    json.loads -> one INSERT + commit per message (auto-ack).
+
+Every consumer runs in its own process, and so does the publisher (MQTT 5, QoS 1), so that
+none of them shares a GIL with another. The broker is a private Mosquitto started with
+`dronelog.broker.MosquittoBroker` on a free loopback port. Throughput is N divided by the
+time from the first publish to the moment the telemetry row count in the database reaches N
+(for `bare`: the moment the N-th message was counted).
+
+`--duration-min` adds a soak: the publisher sends at a fixed rate for that long and the
+ingester process's RSS (VmRSS), the broker's RSS and the lag (broker-acknowledged publishes
+minus stored rows) are sampled every `--sample-s` seconds.
+
+Results: a markdown table on stdout, progress on stderr, everything in `--json`.
+
+    .venv/bin/python benchmarks/ingest.py --json bench.json
+    .venv/bin/python benchmarks/ingest.py --soak-only --duration-min 10 --soak-rate 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import queue
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SCENARIOS = ("bare", "ingester-sqlite", "ingester-pg", "naive-sqlite", "naive-pg")
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PREFIX = "dronelog/v1"
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- payloads --------------------------------------------------------------------------------
+
+
+def _telemetry(drone: int, seq: int, event_time: datetime, event_id: uuid.UUID,
+               rng: random.Random):
+    from dronelog.contract.messages import Telemetry
+
+    return Telemetry(
+        schema_version=1, event_id=event_id, event_time=event_time,
+        drone_id=f"drone-{drone:05d}", seq=seq, flight_id=f"FLT-{drone:05d}-{seq // 3600:04d}",
+        lat=round(31.0 + rng.random() * 0.5, 6), lon=round(121.2 + rng.random() * 0.6, 6),
+        alt_m=round(80 + rng.random() * 60, 1), height_m=round(60 + rng.random() * 60, 1),
+        ground_speed_mps=round(rng.random() * 25, 2), heading_deg=round(rng.random() * 359, 1),
+        battery_pct=round(20 + rng.random() * 80, 1), payload_temp_c=round(2 + rng.random() * 6, 2),
+        link_quality_pct=round(50 + rng.random() * 50, 1),
+    )
+
+
+def make_payloads(count: int, drones: int, seed: int) -> list[tuple[str, bytes]]:
+    """`count` Telemetry messages round-robin over `drones` drone ids; seq +1 per drone."""
+    from dronelog.contract.topics import TopicLayout
+
+    layout = TopicLayout(PREFIX)
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(seconds=count / 1000)
+    topics = [layout.telemetry(f"drone-{d:05d}") for d in range(min(drones, count))]
+    out = []
+    for i in range(count):
+        drone, seq = i % drones, i // drones
+        event = _telemetry(drone, seq, start + timedelta(milliseconds=i),
+                           uuid.UUID(int=rng.getrandbits(128), version=4), rng)
+        out.append((topics[drone], event.model_dump_json().encode()))
+    return out
+
+
+class TemplateStream:
+    """Endless Telemetry stream for the soak: one model_dump_json template per drone, with the
+    event id, event time and seq filled in at send time (cheap enough for 10,000+ msg/s)."""
+
+    def __init__(self, drones: int, seed: int) -> None:
+        from dronelog.contract.messages import Telemetry
+        from dronelog.contract.topics import TopicLayout
+
+        layout = TopicLayout(PREFIX)
+        rng = random.Random(seed)
+        self.run_id = rng.getrandbits(48)
+        marker_id = uuid.UUID("11111111-2222-4333-8444-555555555555")
+        marker_time = datetime(2001, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
+        marker_seq = 987654321987
+        self.templates = []
+        for d in range(drones):
+            dump = _telemetry(d, marker_seq, marker_time, marker_id, rng).model_dump_json()
+            marker_time_text = json.loads(dump)["event_time"]
+            assert "%" not in dump
+            template = (dump.replace(str(marker_id), "%(e)s")
+                        .replace(marker_time_text, "%(t)s")
+                        .replace(f'"seq":{marker_seq}', '"seq":%(s)d'))
+            assert template.count("%(") == 3, template
+            self.templates.append((layout.telemetry(f"drone-{d:05d}"), template))
+        self.drones = drones
+        self.i = 0
+        # one sample through the contract model, to be sure the template stays valid
+        topic, payload = self.next(datetime.now(UTC).isoformat())
+        Telemetry.model_validate_json(payload)
+        self.i = 0
+
+    def next(self, event_time: str) -> tuple[str, bytes]:
+        i = self.i
+        self.i += 1
+        topic, template = self.templates[i % self.drones]
+        h = f"{self.run_id:012x}{i:020x}"
+        event_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+        return topic, (template % {"e": event_id, "t": event_time,
+                                   "s": i // self.drones}).encode()
+
+
+# --- child processes -------------------------------------------------------------------------
+
+
+def _mqtt5_client(client_id: str, **kwargs):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
+                       **kwargs)
+
+
+def publisher_main(port: int, payloads, soak: dict | None, inflight: int, ready, go, published,
+                   results) -> None:
+    """Publish `payloads` (or a rate-limited TemplateStream when `soak`) at QoS 1."""
+    import paho.mqtt.client as mqtt
+
+    acked = 0
+    all_acked = threading.Event()
+    total = [len(payloads) if payloads is not None else None]
+    connected = threading.Event()
+
+    def on_publish(_client, _userdata, _mid, _reason_code, _properties) -> None:
+        nonlocal acked
+        acked += 1
+        if acked % 200 == 0:
+            published.value = acked
+        if total[0] is not None and acked >= total[0]:
+            published.value = acked
+            all_acked.set()
+
+    client = _mqtt5_client(f"bench-pub-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(inflight)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.on_connect = lambda *_args: connected.set()
+    stream = TemplateStream(soak["drones"], soak["seed"]) if soak else None
+    client.connect("127.0.0.1", port, keepalive=120)
+    client.loop_start()
+    if not connected.wait(15):
+        raise RuntimeError("publisher could not connect")
+    ready.set()
+    go.wait()
+    out: dict = {}
+    if payloads is not None:
+        t_first = time.monotonic()
+        for topic, payload in payloads:
+            client.publish(topic, payload, qos=1)
+        t_sent = time.monotonic()
+        all_acked.wait(3600)
+        out.update(t_first=t_first, t_sent=t_sent, t_acked=time.monotonic(), sent=len(payloads),
+                   acked=acked)
+    else:
+        rate, duration, max_ahead = soak["rate"], soak["duration_s"], soak["max_unacked"]
+        sent = 0
+        throttled = 0.0
+        t_first = time.monotonic()
+        stamp, stamp_at = datetime.now(UTC).isoformat(), t_first
+        while True:
+            now = time.monotonic()
+            elapsed = now - t_first
+            if elapsed >= duration:
+                break
+            if now - stamp_at >= 0.01:
+                stamp, stamp_at = datetime.now(UTC).isoformat(), now
+            target = min(int(rate * elapsed), sent + max(1, rate // 100))
+            if sent - acked > max_ahead:  # the broker stopped keeping up: back off
+                throttled += 0.005
+                time.sleep(0.005)
+                continue
+            if sent >= target:
+                time.sleep(0.002)
+                continue
+            while sent < target:
+                topic, payload = stream.next(stamp)
+                client.publish(topic, payload, qos=1)
+                sent += 1
+        t_sent = time.monotonic()
+        total[0] = sent
+        if acked >= sent:
+            all_acked.set()
+        all_acked.wait(600)
+        published.value = acked
+        out.update(t_first=t_first, t_sent=t_sent, t_acked=time.monotonic(), sent=sent,
+                   acked=acked, throttled_s=round(throttled, 3))
+    client.disconnect()
+    client.loop_stop()
+    results.put(("publisher", out))
+
+
+def bare_main(port: int, expected: int, ready, stop, counter, done_at, results) -> None:
+    """Count messages, nothing else; paho acknowledges each after on_message returns."""
+    count = 0
+
+    def on_connect(client, _userdata, _flags, _reason_code, _properties) -> None:
+        client.subscribe(f"{PREFIX}/drones/#", qos=1)
+
+    def on_message(_client, _userdata, _message) -> None:
+        nonlocal count
+        count += 1
+        if count % 500 == 0:
+            counter.value = count
+        if count == expected:
+            done_at.value = time.monotonic()
+            counter.value = count
+
+    client = _mqtt5_client(f"bench-bare-{uuid.uuid4().hex[:8]}")
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_args: ready.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port, keepalive=120, clean_start=True)
+    client.loop_start()
+    stop.wait()
+    client.disconnect()
+    client.loop_stop()
+    counter.value = count
+    results.put(("consumer", {"received": count}))
+
+
+def ingester_main(settings_kwargs: dict, ready, stop, status, results) -> None:
+    """The real Ingester, in this process's main thread; `status` mirrors its stats."""
+    from dronelog.config import Settings
+    from dronelog.ingest.service import Ingester
+    from dronelog.logs import configure_logging
+    from dronelog.storage.database import create_db_engine
+
+    configure_logging("WARNING", "console")
+    settings = Settings(**settings_kwargs)
+    engine = create_db_engine(settings.database_url, settings.sqlite_synchronous)
+    ingester = Ingester(settings, engine, progress_every_s=3600)
+    client = ingester.source.client
+    client.on_subscribe = lambda *_args: ready.set()  # MqttSource sets no on_subscribe itself
+    finished = threading.Event()
+
+    def mirror() -> None:
+        while not finished.is_set():
+            stats = ingester.stats
+            status[0] = stats.received
+            status[1] = stats.acked
+            status[2] = stats.batches
+            status[3] = ingester.source._queue.qsize()  # noqa: SLF001: observation only
+            status[4] = stats.storage_retries
+            if stop.wait(0.5):
+                ingester.request_stop()
+
+    watcher = threading.Thread(target=mirror, daemon=True)
+    watcher.start()
+    stats = ingester.run()
+    finished.set()
+    engine.dispose()
+    results.put(("consumer", {
+        "received": stats.received, "acked": stats.acked, "batches": stats.batches,
+        "stored": dict(stats.stored), "duplicates": stats.duplicates,
+        "dead_lettered": dict(stats.dead_lettered), "storage_retries": stats.storage_retries,
+    }))
+
+
+NAIVE_COLUMNS = ("event_id", "drone_id", "seq", "flight_id", "event_time", "received_at", "lat",
+                 "lon", "alt_m", "height_m", "ground_speed_mps", "heading_deg", "battery_pct",
+                 "payload_temp_c", "link_quality_pct")
+
+
+def naive_main(kind: str, target: str, port: int, ready, stop, counter, results) -> None:
+    """What one writes first: json.loads, one INSERT and one COMMIT per message, auto-ack."""
+    if kind == "sqlite":
+        connection = sqlite3.connect(target)
+        marks = ", ".join("?" for _ in NAIVE_COLUMNS)
+    else:
+        import psycopg
+
+        connection = psycopg.connect(target)
+        marks = ", ".join("%s" for _ in NAIVE_COLUMNS)
+    sql = f"INSERT INTO telemetry ({', '.join(NAIVE_COLUMNS)}) VALUES ({marks})"
+    cursor = connection.cursor()
+    count = 0
+    errors = 0
+
+    def on_connect(client, _userdata, _flags, _reason_code, _properties) -> None:
+        client.subscribe(f"{PREFIX}/drones/#", qos=1)
+
+    def on_message(_client, _userdata, message) -> None:
+        nonlocal count, errors
+        try:
+            d = json.loads(message.payload)
+            event_id = uuid.UUID(d["event_id"]).hex if kind == "sqlite" else d["event_id"]
+            cursor.execute(sql, (
+                event_id, d["drone_id"], d["seq"], d.get("flight_id"), d["event_time"],
+                datetime.now(UTC).isoformat(), d["lat"], d["lon"], d["alt_m"], d.get("height_m"),
+                d["ground_speed_mps"], d["heading_deg"], d["battery_pct"], d.get("payload_temp_c"),
+                d.get("link_quality_pct")))
+            connection.commit()
+            count += 1
+            if count % 100 == 0:
+                counter.value = count
+        except Exception:  # noqa: BLE001: the naive version just carries on
+            errors += 1
+            connection.rollback()
+
+    client = _mqtt5_client(f"bench-naive-{uuid.uuid4().hex[:8]}")
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_args: ready.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port, keepalive=120, clean_start=True)
+    client.loop_start()
+    stop.wait()
+    client.disconnect()
+    client.loop_stop()
+    connection.close()
+    counter.value = count
+    results.put(("consumer", {"received": count, "errors": errors}))
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+class Database:
+    """A fresh, migrated database; `count()` reads the telemetry row count."""
+
+    def __init__(self, kind: str, workdir: Path, pg_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        from dronelog.storage.database import create_db_engine, migrate
+
+        self.kind = kind
+        self.name = None
+        if kind == "sqlite":
+            path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
+            self.url = f"sqlite:///{path}"
+            self.raw_target = str(path)
+            self._reader = None
+        else:
+            import psycopg
+
+            admin_url = make_url(pg_url)
+            self._admin_conninfo = _conninfo(admin_url)
+            self.name = f"bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(self._admin_conninfo, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{self.name}"')
+            bench_url = admin_url.set(database=self.name)
+            self.url = bench_url.render_as_string(hide_password=False)
+            self.raw_target = _conninfo(bench_url)
+        engine = create_db_engine(self.url)
+        migrate(engine)
+        engine.dispose()
+        self._reader = None
+
+    def count(self) -> int:
+        if self._reader is None:
+            if self.kind == "sqlite":
+                self._reader = sqlite3.connect(self.raw_target, timeout=30)
+            else:
+                import psycopg
+
+                self._reader = psycopg.connect(self.raw_target, autocommit=True)
+        return self._reader.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+
+    def drop(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self.kind == "postgresql" and self.name:
+            import psycopg
+
+            with psycopg.connect(self._admin_conninfo, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.name = None
+
+
+def _conninfo(url) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    parts = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "dbname": url.database}
+    if url.username:
+        parts["user"] = url.username
+    if url.password:
+        parts["password"] = url.password
+    return make_conninfo(**parts)
+
+
+# --- orchestration ---------------------------------------------------------------------------
+
+
+def rss_kib(pid: int | None) -> int | None:
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def probe_redelivery(port: int, client_id: str, wait_s: float = 2.0) -> int:
+    """Reconnect with the ingester's client id and persistent session: what the broker still
+    holds unacknowledged arrives again. Disconnecting without a session expiry ends the session,
+    so it does not keep queueing the next scenario's messages."""
+    received = 0
+    connected = threading.Event()
+
+    def on_message(_client, _userdata, _message) -> None:
+        nonlocal received
+        received += 1
+
+    client = _mqtt5_client(client_id, manual_ack=True)
+    client.on_connect = lambda *_args: connected.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port, keepalive=60, clean_start=False)
+    client.loop_start()
+    connected.wait(10)
+    time.sleep(wait_s)
+    client.disconnect()
+    client.loop_stop()
+    return received
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.ctx = mp.get_context("spawn")
+        self.broker = None
+
+    def start_broker(self) -> None:
+        from dronelog.broker import MosquittoBroker
+
+        self.broker = MosquittoBroker(self.workdir / "broker").start()
+        say(f"mosquitto pid {self.broker.process.pid} on 127.0.0.1:{self.broker.port}")
+
+    def stop_broker(self) -> None:
+        if self.broker:
+            self.broker.stop()
+            self.broker = None
+
+    def settings_kwargs(self, database_url: str, client_id: str) -> dict:
+        kwargs = {"database_url": database_url, "mqtt_url": self.broker.url,
+                  "mqtt_client_id": client_id, "mqtt_protocol": "5"}
+        for name in ("batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous"):
+            value = getattr(self.args, name)
+            if value is not None:
+                kwargs[name] = value
+        return kwargs
+
+    def _start_consumer(self, scenario: str, expected: int, db: Database | None):
+        ctx = self.ctx
+        ready, stop = ctx.Event(), ctx.Event()
+        results = ctx.Queue()
+        info: dict = {"ready": ready, "stop": stop, "results": results}
+        if scenario == "bare":
+            info["counter"] = ctx.Value("q", 0, lock=False)
+            info["done_at"] = ctx.Value("d", 0.0, lock=False)
+            target, args = bare_main, (self.broker.port, expected, ready, stop, info["counter"],
+                                       info["done_at"], results)
+        elif scenario.startswith("ingester"):
+            info["client_id"] = f"bench-ingester-{uuid.uuid4().hex[:8]}"
+            info["status"] = ctx.Array("q", 5, lock=False)
+            kwargs = self.settings_kwargs(db.url, info["client_id"])
+            info["settings"] = {k: v for k, v in kwargs.items() if k != "database_url"}
+            target, args = ingester_main, (kwargs, ready, stop, info["status"], results)
+        else:
+            info["counter"] = ctx.Value("q", 0, lock=False)
+            target, args = naive_main, (db.kind, db.raw_target, self.broker.port, ready, stop,
+                                        info["counter"], results)
+        process = ctx.Process(target=target, args=args, name=f"bench-{scenario}", daemon=True)
+        process.start()
+        info["process"] = process
+        if not ready.wait(60):
+            process.terminate()
+            raise RuntimeError(f"{scenario}: consumer did not subscribe within 60 s")
+        return info
+
+    def _start_publisher(self, payloads, soak: dict | None):
+        ctx = self.ctx
+        ready, go = ctx.Event(), ctx.Event()
+        results = ctx.Queue()
+        published = ctx.Value("q", 0, lock=False)
+        process = ctx.Process(target=publisher_main, name="bench-publisher", daemon=True,
+                              args=(self.broker.port, payloads, soak, self.args.pub_inflight,
+                                    ready, go, published, results))
+        process.start()
+        if not ready.wait(120):
+            process.terminate()
+            raise RuntimeError("publisher did not connect within 120 s")
+        return {"process": process, "go": go, "results": results, "published": published}
+
+    @staticmethod
+    def _result(info: dict, timeout: float) -> dict:
+        try:
+            return info["results"].get(timeout=timeout)[1]
+        except queue.Empty:
+            return {}
+
+    @staticmethod
+    def _finish(process, timeout: float = 60) -> None:
+        process.join(timeout)
+        if process.is_alive():
+            say(f"{process.name} still alive after {timeout} s: terminating it")
+            process.terminate()
+            process.join(10)
+
+    def run_scenario(self, scenario: str, payloads, run: int) -> dict:
+        n = len(payloads)
+        db = None
+        if scenario != "bare":
+            db = Database("sqlite" if scenario.endswith("sqlite") else "postgresql",
+                          self.workdir, self.args.pg_url)
+        consumer = publisher = None
+        try:
+            consumer = self._start_consumer(scenario, n, db)
+            publisher = self._start_publisher(payloads, None)
+            say(f"{scenario} (run {run}): consumer pid {consumer['process'].pid} subscribed, "
+                f"publisher pid {publisher['process'].pid} ready; publishing {n} messages")
+            timeout = self.args.timeout_s
+            publisher["go"].set()
+            t_go = time.monotonic()
+            done_at = None
+            stored = 0
+            next_report = t_go + 2
+            peak_rss = 0
+            while time.monotonic() - t_go < timeout:
+                if scenario == "bare":
+                    stored = consumer["counter"].value
+                    if consumer["done_at"].value:
+                        done_at = consumer["done_at"].value
+                        stored = n
+                        break
+                    time.sleep(0.02)
+                else:
+                    stored = db.count()
+                    if stored >= n:
+                        done_at = time.monotonic()
+                        break
+                    time.sleep(0.02 if stored >= 0.95 * n else 0.25)
+                peak_rss = max(peak_rss, rss_kib(consumer["process"].pid) or 0)
+                if time.monotonic() >= next_report:
+                    extra = ""
+                    if "status" in consumer:
+                        s = consumer["status"]
+                        extra = f", ingester received {s[0]} acked {s[1]} queue {s[3]}"
+                    say(f"  {time.monotonic() - t_go:6.1f} s: published(acked by broker) "
+                        f"{publisher['published'].value}, stored {stored}{extra}")
+                    next_report = time.monotonic() + 2
+            pub = self._result(publisher, 120)
+            self._finish(publisher["process"])
+            consumer["stop"].set()
+            cons = self._result(consumer, 120)
+            self._finish(consumer["process"])
+            redelivered = None
+            if "client_id" in consumer:
+                redelivered = probe_redelivery(self.broker.port, consumer["client_id"])
+            final = n if scenario == "bare" else db.count()
+            if scenario == "bare":
+                final = cons.get("received", stored)
+        finally:
+            for info in (publisher, consumer):
+                if info and info["process"].is_alive():
+                    info["process"].terminate()
+                    info["process"].join(10)
+            if db:
+                db.drop()
+        t_first = pub.get("t_first", t_go)
+        result = {
+            "scenario": scenario, "run": run, "database": db.kind if db else None,
+            "messages": n, "finished": done_at is not None,
+            "seconds": round(done_at - t_first, 3) if done_at else None,
+            "msg_per_s": round(n / (done_at - t_first), 1) if done_at else None,
+            "stored_at_end": final,
+            "publish_seconds_to_last_puback": round(pub["t_acked"] - t_first, 3) if pub else None,
+            "publish_msg_per_s": round(n / (pub["t_acked"] - t_first), 1) if pub else None,
+            "consumer": cons, "consumer_peak_rss_kib": peak_rss or None,
+            "redelivered_after_stop": redelivered,
+        }
+        if "settings" in consumer:
+            result["settings"] = consumer["settings"]
+        if not result["finished"]:
+            say(f"{scenario}: NOT finished within {timeout} s (stored {stored} of {n})")
+            if result["stored_at_end"]:
+                result["partial_msg_per_s"] = round(stored / (time.monotonic() - t_first), 1)
+        else:
+            say(f"{scenario} (run {run}): {n} messages in {result['seconds']} s = "
+                f"{result['msg_per_s']} msg/s; consumer {cons}")
+        return result
+
+    def run_soak(self) -> dict:
+        args = self.args
+        db = Database(args.soak_db, self.workdir, args.pg_url)
+        duration_s = args.duration_min * 60
+        samples = []
+        consumer = publisher = None
+        try:
+            consumer = self._start_consumer(f"ingester-{args.soak_db}", 0, db)
+            soak = {"rate": args.soak_rate, "duration_s": duration_s, "drones": args.drones,
+                    "seed": args.seed, "max_unacked": 50_000}
+            publisher = self._start_publisher(None, soak)
+            pid = consumer["process"].pid
+            say(f"soak: {args.soak_rate} msg/s for {args.duration_min} min on {args.soak_db}; "
+                f"ingester pid {pid}, sampling every {args.sample_s} s")
+            publisher["go"].set()
+            t0 = time.monotonic()
+            next_sample = t0
+            status = consumer["status"]
+
+            def sample() -> dict:
+                started = time.monotonic()
+                stored = db.count()
+                published = publisher["published"].value
+                row = {"t_s": round(started - t0, 1), "ingester_rss_kib": rss_kib(pid),
+                       "broker_rss_kib": rss_kib(self.broker.process.pid),
+                       "publisher_rss_kib": rss_kib(publisher["process"].pid),
+                       "published": published, "stored": stored, "lag": published - stored,
+                       "ingester_received": status[0], "ingester_acked": status[1],
+                       "ingester_queue": status[3], "storage_retries": status[4],
+                       "count_query_ms": round((time.monotonic() - started) * 1000, 1)}
+                samples.append(row)
+                say(f"  soak t={row['t_s']:6.1f}s rss={row['ingester_rss_kib']} KiB "
+                    f"broker_rss={row['broker_rss_kib']} KiB published={published} "
+                    f"stored={stored} lag={row['lag']} queue={row['ingester_queue']}")
+                return row
+
+            while publisher["process"].is_alive() and time.monotonic() - t0 < duration_s + 660:
+                if time.monotonic() >= next_sample:
+                    sample()
+                    next_sample += args.sample_s
+                time.sleep(0.2)
+            pub = self._result(publisher, 60)
+            self._finish(publisher["process"])
+            sent = pub.get("acked", publisher["published"].value)
+            drain_started = time.monotonic()
+            while db.count() < sent and time.monotonic() - drain_started < 300:
+                time.sleep(0.5)
+            drained_s = time.monotonic() - drain_started
+            last = sample()
+            consumer["stop"].set()
+            cons = self._result(consumer, 120)
+            self._finish(consumer["process"])
+            redelivered = probe_redelivery(self.broker.port, consumer["client_id"])
+        finally:
+            for info in (publisher, consumer):
+                if info and info["process"].is_alive():
+                    info["process"].terminate()
+                    info["process"].join(10)
+            db.drop()
+        rss = [s["ingester_rss_kib"] for s in samples if s["ingester_rss_kib"]]
+        after_first_minute = [s for s in samples if s["t_s"] >= 60 and s["ingester_rss_kib"]]
+        slope = None
+        if len(after_first_minute) >= 3:
+            xs = [s["t_s"] for s in after_first_minute]
+            ys = [s["ingester_rss_kib"] for s in after_first_minute]
+            slope = statistics.linear_regression(xs, ys).slope * 60  # KiB per minute
+        publish_s = pub["t_sent"] - pub["t_first"] if pub else None
+        return {
+            "database": args.soak_db, "target_rate": args.soak_rate, "duration_s": duration_s,
+            "published_acked": sent, "stored_at_end": last["stored"],
+            "achieved_publish_rate": round(sent / publish_s, 1) if publish_s else None,
+            "publisher_throttled_s": pub.get("throttled_s") if pub else None,
+            "drain_seconds_after_publish_end": round(drained_s, 1),
+            "max_lag": max(s["lag"] for s in samples), "final_lag": last["lag"],
+            "rss_kib_first": rss[0] if rss else None, "rss_kib_min": min(rss) if rss else None,
+            "rss_kib_max": max(rss) if rss else None, "rss_kib_last": rss[-1] if rss else None,
+            "rss_slope_kib_per_min_after_1min": round(slope, 1) if slope is not None else None,
+            "consumer": cons, "redelivered_after_stop": redelivered, "samples": samples,
+            "settings": consumer["settings"] if consumer else None,
+        }
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def environment(pg_url: str) -> dict:
+    import paho.mqtt
+    import psycopg
+    import pydantic
+    import sqlalchemy
+
+    env = {"python": platform.python_version(), "paho_mqtt": paho.mqtt.__version__,
+           "sqlalchemy": sqlalchemy.__version__, "psycopg": psycopg.__version__,
+           "pydantic": pydantic.__version__, "sqlite": sqlite3.sqlite_version,
+           "nproc": os.cpu_count(), "platform": platform.platform()}
+    try:
+        out = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=5)
+        env["mosquitto"] = (out.stdout or out.stderr).splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        env["mosquitto"] = None
+    try:
+        from sqlalchemy.engine import make_url
+
+        with psycopg.connect(_conninfo(make_url(pg_url)), autocommit=True) as c:
+            env["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
+            env["postgresql_settings"] = {
+                name: c.execute(f"SHOW {name}").fetchone()[0]
+                for name in ("synchronous_commit", "fsync", "shared_buffers", "wal_level")}
+    except Exception as error:  # noqa: BLE001
+        env["postgresql"] = f"unavailable: {error}"
+    return env
+
+
+def markdown(results: list[dict], soak: dict | None) -> str:
+    lines = []
+    if results:
+        bare = [r["msg_per_s"] for r in results if r["scenario"] == "bare" and r["msg_per_s"]]
+        bare_median = statistics.median(bare) if bare else None
+        lines += ["| scenario | database | run | messages | seconds | msg/s | % of bare (median) "
+                  "| publisher msg/s | stored | acked | redelivered after stop |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            share = (f"{100 * r['msg_per_s'] / bare_median:.1f} %"
+                     if r["msg_per_s"] and bare_median else "-")
+            acked = r["consumer"].get("acked", "auto") if r["consumer"] else "?"
+            seconds = r["seconds"] if r["finished"] else f"not finished ({r['stored_at_end']})"
+            lines.append(
+                f"| {r['scenario']} | {r['database'] or '-'} | {r['run']} | {r['messages']} "
+                f"| {seconds} | {r['msg_per_s'] or '-'} | {share} | {r['publish_msg_per_s']} "
+                f"| {r['stored_at_end']} | {acked} | "
+                f"{'-' if r['redelivered_after_stop'] is None else r['redelivered_after_stop']} |")
+    if soak:
+        lines += ["", f"Soak: {soak['database']}, target {soak['target_rate']} msg/s for "
+                  f"{soak['duration_s'] / 60:g} min; achieved publish rate "
+                  f"{soak['achieved_publish_rate']} msg/s; stored {soak['stored_at_end']} of "
+                  f"{soak['published_acked']}; max lag {soak['max_lag']}, final lag "
+                  f"{soak['final_lag']}; drain after publishing ended "
+                  f"{soak['drain_seconds_after_publish_end']} s; ingester RSS first/min/max/last "
+                  f"{soak['rss_kib_first']}/{soak['rss_kib_min']}/{soak['rss_kib_max']}/"
+                  f"{soak['rss_kib_last']} KiB, slope after the first minute "
+                  f"{soak['rss_slope_kib_per_min_after_1min']} KiB/min; acked "
+                  f"{soak['consumer'].get('acked')}; redelivered after stop "
+                  f"{soak['redelivered_after_stop']}", "",
+                  "| t (s) | ingester RSS (KiB) | broker RSS (KiB) | published | stored | lag "
+                  "| ingester queue |", "|---|---|---|---|---|---|---|"]
+        for s in soak["samples"]:
+            lines.append(f"| {s['t_s']} | {s['ingester_rss_kib']} | {s['broker_rss_kib']} "
+                         f"| {s['published']} | {s['stored']} | {s['lag']} "
+                         f"| {s['ingester_queue']} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="End-to-end MQTT -> dronelog Ingester -> database telemetry throughput, "
+                    "with a bare-receive and a naive-ingester reference, and an optional soak.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--count", type=int, default=100_000,
+                        help="messages per run for bare and ingester scenarios")
+    parser.add_argument("--naive-count", type=int, default=10_000,
+                        help="messages per run for the naive scenarios (one commit each)")
+    parser.add_argument("--drones", type=int, default=10_000, help="distinct drone ids")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {', '.join(SCENARIOS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per scenario")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
+                        help="PostgreSQL admin URL; bench_* databases are created and dropped "
+                             "on this server")
+    parser.add_argument("--workdir", default=None,
+                        help="where the temp dir (SQLite files, broker data) goes "
+                             "(default: the system temp dir)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="Ingester batch_size (default: Settings default)")
+    parser.add_argument("--batch-interval-s", type=float, default=None,
+                        help="Ingester batch_interval_s (default: Settings default)")
+    parser.add_argument("--receive-maximum", type=int, default=None,
+                        help="Ingester receive_maximum (default: Settings default)")
+    parser.add_argument("--sqlite-synchronous", default=None,
+                        help="Ingester sqlite_synchronous (default: Settings default)")
+    parser.add_argument("--pub-inflight", type=int, default=1000,
+                        help="publisher's max in-flight QoS 1 messages")
+    parser.add_argument("--timeout-s", type=float, default=300,
+                        help="give up on a run after this long")
+    parser.add_argument("--duration-min", type=float, default=0,
+                        help="also run a soak of this many minutes (0: no soak)")
+    parser.add_argument("--soak-rate", type=int, default=10_000, help="soak publish rate, msg/s")
+    parser.add_argument("--soak-db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--sample-s", type=float, default=10, help="soak sampling interval")
+    parser.add_argument("--soak-only", action="store_true", help="skip the throughput runs")
+    parser.add_argument("--seed", type=int, default=20260509)
+    parser.add_argument("--json", default=None, help="write all results to this JSON file")
+    args = parser.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if args.soak_only and not args.duration_min:
+        parser.error("--soak-only needs --duration-min")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from dronelog.broker import MosquittoBroker
+
+    if not MosquittoBroker.available():
+        say("mosquitto is not installed: this benchmark needs the real broker")
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="dronelog-bench-", dir=args.workdir))
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    bench = Bench(args, workdir)
+    results: list[dict] = []
+    soak = None
+    try:
+        bench.start_broker()
+        if not args.soak_only and args.scenarios:
+            say(f"pre-generating {args.count} telemetry payloads over {args.drones} drones")
+            payloads = make_payloads(args.count, args.drones, args.seed)
+            sizes = [len(p) for _, p in payloads]
+            say(f"payload bytes: min {min(sizes)}, mean {statistics.fmean(sizes):.1f}, "
+                f"max {max(sizes)}")
+            naive_payloads = payloads[:args.naive_count]
+            for run in range(1, args.repeat + 1):
+                for scenario in args.scenarios:
+                    stream = naive_payloads if scenario.startswith("naive") else payloads
+                    results.append(bench.run_scenario(scenario, stream, run))
+        if args.duration_min:
+            soak = bench.run_soak()
+    finally:
+        bench.stop_broker()
+        shutil.rmtree(workdir, ignore_errors=True)
+    table = markdown(results, soak)
+    print(table)
+    if args.json:
+        report = {"started_at": started_at,
+                  "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                  "argv": sys.argv, "options": {k: v for k, v in vars(args).items()},
+                  "environment": environment(args.pg_url), "results": results, "soak": soak,
+                  "markdown": table}
+        if results:
+            report["payload_bytes_mean"] = round(statistics.fmean(sizes), 1)
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+        say(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
