@@ -46,25 +46,30 @@ def ingest(settings: Settings) -> None:
 
 
 @main.command()
-@click.option("--port", type=int, default=None, help="port for the local broker "
-              "(default: the port of DRONELOG_MQTT_URL)")
+@click.option("--port", type=int, default=18830, show_default=True,
+              help="port of the local broker the demo starts on 127.0.0.1")
+@click.option("--external-broker", is_flag=True,
+              help="use the broker of DRONELOG_MQTT_URL instead of starting one")
 @click.pass_obj
-def demo(settings: Settings, port: int | None) -> None:
-    """Run the system on embedded defaults: a local broker, the ingester and SQLite."""
-    from dronelog.broker import port_open, start_local_broker
-    from dronelog.ingest.mqtt_source import BrokerAddress
+def demo(settings: Settings, port: int, external_broker: bool) -> None:
+    """Run the system on embedded defaults: a local broker, the ingester and SQLite.
 
-    address = BrokerAddress.parse(settings.mqtt_url)
+    The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
+    queue limit) when the mosquitto binary is installed, else the embedded amqtt broker.
+    """
+    from dronelog.broker import start_local_broker
+
     broker = None
-    if port is None and port_open(address.host, address.port):
-        log.info("using the broker already listening", url=settings.mqtt_url)
-    else:
-        broker = start_local_broker(Path(".dronelog/broker"), port or address.port)
+    if not external_broker:
+        broker = start_local_broker(Path(".dronelog/broker"), port)
         settings = settings.model_copy(update={"mqtt_url": broker.url,
                                                "mqtt_protocol": broker.protocol})
-    click.echo(f"dronelog demo: broker {settings.mqtt_url}, database {settings.database_url}\n"
-               f"publish contract messages under {settings.topic_prefix}/ "
-               "(see docs/contract.md); Ctrl-C stops.", err=True)
+    click.echo(
+        f"dronelog demo\n  broker:   {settings.mqtt_url} (MQTT {settings.mqtt_protocol})\n"
+        f"  database: {settings.database_url}\n"
+        f"  topics:   {settings.topic_prefix}/drones/<id>/telemetry|flight|custody|status, "
+        f"{settings.topic_prefix}/sites/<id>/custody (docs/contract.md)\n"
+        "  Ctrl-C stops; `dronelog dead-letters` shows refused input.", err=True)
     try:
         _run_ingester(settings)
     finally:

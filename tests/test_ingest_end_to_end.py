@@ -19,8 +19,15 @@ from sqlalchemy import text
 
 from dronelog.contract.examples import EXAMPLES
 from dronelog.storage.database import create_db_engine
-from tests.support import LAYOUT, IngesterProcess, Publisher, count, telemetry, telemetry_stream, \
-    wait_for_count
+from tests.support import (
+    LAYOUT,
+    IngesterProcess,
+    Publisher,
+    count,
+    telemetry,
+    telemetry_stream,
+    wait_for_count,
+)
 
 TELEMETRY_ROWS = "SELECT count(*) FROM telemetry"
 

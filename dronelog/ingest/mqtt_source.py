@@ -60,6 +60,7 @@ class MqttSource:
         self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=queue_limit)
         self._generation = 0
         self._connected = threading.Event()
+        self._stopping = False
         self._keepalive_s = keepalive_s
         self._mqtt5 = protocol == "5"
         if self._mqtt5:
@@ -97,6 +98,7 @@ class MqttSource:
 
     def stop(self) -> None:
         """Disconnect cleanly: acks already queued are sent before the DISCONNECT packet."""
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
         self._connected.clear()
@@ -151,8 +153,11 @@ class MqttSource:
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self._connected.clear()
-        log.warning("disconnected from broker; paho reconnects with backoff",
-                    reason=str(reason_code))
+        if self._stopping:
+            log.info("disconnected from broker", reason=str(reason_code))
+        else:
+            log.warning("disconnected from broker; paho reconnects with backoff",
+                        reason=str(reason_code))
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
         try:

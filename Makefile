@@ -1,0 +1,30 @@
+# The two commands: `make demo` runs the system on embedded defaults, `make test` runs the tests.
+# Both create the virtual environment in .venv on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: demo test lint install clean
+
+$(STAMP): pyproject.toml
+	rm -f $(VENV)/.installed-*
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dronelog demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dronelog tests benchmarks
+
+test: lint
+	$(VENV)/bin/dronelog contract export --check
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) .dronelog .pytest_cache
