@@ -89,3 +89,9 @@ def test_a_blood_unit_needs_its_product():
                     specimen__blood_product="platelets", specimen__temperature_class="platelets")
     event = TypeAdapter(CustodyEvent).validate_python(payload)
     assert event.specimen.blood_product == "platelets"
+
+
+def test_every_example_in_the_contract_doc_is_a_current_example():
+    doc = (SCHEMA_DIR.parent / "contract.md").read_text(encoding="utf-8")
+    blocks = [json.loads(block.split("```", 1)[0]) for block in doc.split("```json\n")[1:]]
+    assert blocks == list(EXAMPLES.values())
