@@ -7,6 +7,9 @@ DRONELOG_REQUIRE_REAL=1 (CI) a missing component fails the test instead.
 """
 
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -107,3 +110,52 @@ def pytest_terminal_summary(terminalreporter) -> None:
             terminalreporter.write_line(
                 f"SKIPPED real-component tests for want of {what}; "
                 "set DRONELOG_REQUIRE_REAL=1 to make this a failure")
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (initdb in a temporary folder), so a test may stop and
+    start it without touching the machine's server."""
+
+    def __init__(self, bindir: Path, datadir: Path, port: int) -> None:
+        self.bindir, self.datadir, self.port = bindir, datadir, port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def init(self) -> "PrivatePostgres":
+        self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres",
+                  "--no-sync")
+        return self
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off")
+        self._run("pg_ctl", "-D", str(self.datadir), "-o", options,
+                  "-l", str(self.datadir / "server.log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def private_postgres():
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bindirs:
+        missing_component("PostgreSQL server binaries (initdb, pg_ctl)")
+    from dronelog.broker import free_port
+
+    datadir = Path(tempfile.mkdtemp(prefix="dronelog-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(datadir, "postgres", "postgres")
+    server = PrivatePostgres(bindirs[-1].parent, datadir, free_port()).init()
+    server.start()
+    yield server
+    try:
+        server.stop()
+    except subprocess.CalledProcessError:
+        pass  # already stopped by the test
+    shutil.rmtree(datadir, ignore_errors=True)

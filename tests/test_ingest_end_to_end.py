@@ -248,3 +248,32 @@ def test_a_valid_event_published_once_is_stored_once_per_table(broker, database_
     assert (flight["drone_id"], flight["destination_site_id"]) == ("uav-05", "pdrmyy")
     assert ingester.terminate() == 0
     publisher.close()
+
+
+@pytest.mark.mosquitto
+@pytest.mark.postgres
+def test_database_outage_holds_events_and_resumes_by_itself(mosquitto, private_postgres,
+                                                            tmp_path):
+    db = create_db_engine(private_postgres.url)
+    ingester = IngesterProcess(private_postgres.url, mosquitto.url, tmp_path,
+                               retry_max_delay_s=1).start()
+    ingester.wait_connected()
+    messages = telemetry_stream(3000)
+    publisher = Publisher(mosquitto.url)
+    publisher.publish_all(messages[:1000])
+    assert wait_for_count(db, TELEMETRY_ROWS, 1000) == 1000
+    db.dispose()
+    private_postgres.stop()
+    publisher.publish_all(messages[1000:2000])
+    publisher.wait_all_acked()
+    time.sleep(3)  # the ingester holds the batch, retrying, acknowledging nothing
+    assert ingester.process.poll() is None, "a database outage must not stop the ingester"
+    private_postgres.start()
+    publisher.publish_all(messages[2000:])
+    publisher.wait_all_acked()
+    assert wait_for_count(db, TELEMETRY_ROWS, 3000, timeout=60, settle=1.0) == 3000
+    assert count(db, "SELECT count(DISTINCT event_id) FROM telemetry") == 3000
+    assert b"storage unavailable" in ingester.log_path.read_bytes()
+    assert ingester.terminate() == 0
+    publisher.close()
+    db.dispose()
