@@ -1,0 +1,1 @@
+"""Domain knowledge as plain Python: no I/O, no ORM, time passed in."""
