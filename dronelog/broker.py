@@ -90,8 +90,11 @@ class MosquittoBroker:
         conf.write_text(MOSQUITTO_CONF.format(port=self.port, data_dir=self.data_dir,
                                               user=getpass.getuser()))
         with open(self.data_dir / "mosquitto.log", "ab") as log_file:
+            # Its own session: Ctrl-C on the demo must not stop the broker before the
+            # ingester has stored and acknowledged what it holds.
             self.process = subprocess.Popen([self.binary, "-c", str(conf)],
-                                            stdout=subprocess.DEVNULL, stderr=log_file)
+                                            stdout=subprocess.DEVNULL, stderr=log_file,
+                                            start_new_session=True)
         _wait_for_port(self.port, 10, lambda: self.process.poll() is None)
         log.info("mosquitto started", port=self.port, data_dir=str(self.data_dir))
         return self

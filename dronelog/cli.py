@@ -51,13 +51,23 @@ def ingest(settings: Settings) -> None:
               help="port of the local broker the demo starts on 127.0.0.1")
 @click.option("--external-broker", is_flag=True,
               help="use the broker of DRONELOG_MQTT_URL instead of starting one")
+@click.option("--scenario", "scenario_file", type=click.Path(exists=True, path_type=Path),
+              default=Path("scenarios/pingdu.toml"), show_default=True)
+@click.option("--sim-speed", type=float, default=10.0, show_default=True,
+              help="simulated seconds per wall second")
+@click.option("--no-simulator", is_flag=True, help="start without the simulator")
 @click.pass_obj
-def demo(settings: Settings, port: int, external_broker: bool) -> None:
-    """Run the system on embedded defaults: a local broker, the ingester and SQLite.
+def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Path,
+         sim_speed: float, no_simulator: bool) -> None:
+    """Run the system on embedded defaults: a local broker, the ingester, SQLite, and the
+    simulator flying the Pingdu network (with a few faults) into it.
 
     The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
     queue limit) when the mosquitto binary is installed, else the embedded amqtt broker.
     """
+    import os
+    import subprocess
+
     from dronelog.broker import start_local_broker
 
     broker = None
@@ -71,9 +81,21 @@ def demo(settings: Settings, port: int, external_broker: bool) -> None:
         f"  topics:   {settings.topic_prefix}/drones/<id>/telemetry|flight|custody|status, "
         f"{settings.topic_prefix}/sites/<id>/custody (docs/contract.md)\n"
         "  Ctrl-C stops; `dronelog dead-letters` shows refused input.", err=True)
+    simulator = None
+    if not no_simulator:
+        environment = {**os.environ, "DRONELOG_MQTT_URL": settings.mqtt_url,
+                       "DRONELOG_MQTT_PROTOCOL": settings.mqtt_protocol,
+                       "DRONELOG_TOPIC_PREFIX": settings.topic_prefix}
+        simulator = subprocess.Popen(
+            [sys.executable, "-m", "dronelog", "simulate", "run", str(scenario_file),
+             "--duration", "24h", "--speed", str(sim_speed), "--faults", DEMO_FAULTS],
+            env=environment, start_new_session=True)
     try:
-        _run_ingester(settings)
+        _run_ingester(settings, exit_when_done=False)
     finally:
+        if simulator and simulator.poll() is None:
+            simulator.terminate()
+            simulator.wait(10)
         if broker:
             broker.stop()
 
@@ -170,7 +192,7 @@ def simulate() -> None:
 @click.option("--speed", type=float, default=60.0, show_default=True,
               help="simulated seconds per wall second; 1 is real time, 0 as fast as possible")
 @click.option("--start", default=None, help="simulated start (ISO 8601 with offset); default: "
-              "now in real time, else now minus the duration so every event lies in the past")
+              "the latest start that keeps every event in the past of the wall clock")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--faults", default="", help="e.g. all=0.05 or duplicate=0.02,malformed=0.01")
 @click.option("--telemetry-hz", type=float, default=1.0, show_default=True)
@@ -191,14 +213,22 @@ def simulate_run(settings: Settings, scenario_file: Path, duration: timedelta, s
         rates = FaultRates.parse(faults)
     except (ScenarioError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    now = datetime.now(UTC).replace(microsecond=0)
-    begin = (datetime.fromisoformat(start) if start
-             else now if speed == 1 else now - duration)
+    begin = datetime.fromisoformat(start) if start else default_start(duration, speed)
     if begin.tzinfo is None:
         raise click.BadParameter("needs a UTC offset", param_hint="--start")
     truth_path = truth_path or Path(f".dronelog/truth-{scenario.scenario.name}-{seed}.jsonl")
     _simulate(settings, scenario, begin, duration, speed, seed, rates, telemetry_hz,
               truth_path, record_path)
+
+
+def default_start(duration: timedelta, speed: float) -> datetime:
+    """The earliest start that keeps every simulated event at or before the wall clock (the
+    ingester refuses events from the future): now in real time, now minus the duration at
+    full speed, in between when accelerated."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    if speed <= 0:
+        return now - duration
+    return now - duration * (1 - 1 / max(speed, 1.0))
 
 
 def _simulate(settings, scenario, begin, duration, speed, seed, rates, telemetry_hz,
@@ -351,7 +381,11 @@ def simulate_record(settings: Settings, output: Path, duration: timedelta | None
     click.echo(f"recorded {counted} messages", err=True)
 
 
-def _run_ingester(settings: Settings) -> None:
+DEMO_FAULTS = ("lost_link=0.05,temperature_excursion=0.05,delayed_receipt=0.05,"
+               "seal_changed=0.03,duplicate=0.01,out_of_order=0.01,malformed=0.005")
+
+
+def _run_ingester(settings: Settings, exit_when_done: bool = True) -> None:
     from dronelog.ingest.service import Ingester
     from dronelog.storage.database import create_db_engine, migrate
 
@@ -367,4 +401,5 @@ def _run_ingester(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     ingester.run()
-    sys.exit(0)
+    if exit_when_done:
+        sys.exit(0)
