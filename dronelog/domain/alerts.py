@@ -1,0 +1,138 @@
+"""Alerts: what needs a human, how severe, and how the set of open alerts follows the
+conditions that hold now.
+
+Two families:
+- *state* alerts hold while their condition holds and resolve themselves when it clears
+  (lost link, low battery, off route, turnaround warning, predicted breach);
+- *latched* alerts record something that happened and stay until a person resolves them
+  (breach, temperature excursion, custody gap, rejected specimen). They are raised once per
+  subject: resolving one by hand does not make it come back at the next sweep.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class AlertKind(StrEnum):
+    TURNAROUND_WARNING = "turnaround_warning"
+    PREDICTED_BREACH = "predicted_breach"
+    BREACH = "breach"
+    CUSTODY_GAP = "custody_gap"
+    REJECTED_SPECIMEN = "rejected_specimen"
+    TEMPERATURE_EXCURSION = "temperature_excursion"
+    LOST_LINK = "lost_link"
+    LOW_BATTERY = "low_battery"
+    OFF_ROUTE = "off_route"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+SEVERITY: dict[AlertKind, Severity] = {
+    AlertKind.BREACH: Severity.CRITICAL,
+    AlertKind.TEMPERATURE_EXCURSION: Severity.CRITICAL,
+    AlertKind.PREDICTED_BREACH: Severity.HIGH,
+    AlertKind.LOST_LINK: Severity.HIGH,
+    AlertKind.LOW_BATTERY: Severity.HIGH,
+    AlertKind.OFF_ROUTE: Severity.MEDIUM,
+    AlertKind.TURNAROUND_WARNING: Severity.MEDIUM,
+    AlertKind.CUSTODY_GAP: Severity.MEDIUM,
+    AlertKind.REJECTED_SPECIMEN: Severity.MEDIUM,
+}
+
+LATCHED: frozenset[AlertKind] = frozenset({
+    AlertKind.BREACH, AlertKind.TEMPERATURE_EXCURSION, AlertKind.CUSTODY_GAP,
+    AlertKind.REJECTED_SPECIMEN,
+})
+
+# A more pressing turnaround alert replaces a milder one on the same specimen.
+SUPERSEDES: dict[AlertKind, frozenset[AlertKind]] = {
+    AlertKind.BREACH: frozenset({AlertKind.PREDICTED_BREACH, AlertKind.TURNAROUND_WARNING}),
+    AlertKind.PREDICTED_BREACH: frozenset({AlertKind.TURNAROUND_WARNING}),
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Something that holds now and needs a human: the subject, the kind, and why."""
+
+    subject_kind: str  # specimen, flight, drone
+    subject_id: str
+    kind: AlertKind
+    message: str
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+    site_id: str | None = None
+    drone_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, AlertKind]:
+        return (self.subject_kind, self.subject_id, self.kind)
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.kind]
+
+
+@dataclass(frozen=True)
+class KnownAlert:
+    """An alert already stored: its id, subject, kind and state."""
+
+    id: int
+    subject_kind: str
+    subject_id: str
+    kind: AlertKind
+    state: AlertState
+
+    @property
+    def key(self) -> tuple[str, str, AlertKind]:
+        return (self.subject_kind, self.subject_id, self.kind)
+
+
+@dataclass
+class Reconciliation:
+    to_open: list[Condition] = field(default_factory=list)
+    to_resolve: list[tuple[int, str]] = field(default_factory=list)  # alert id, why
+
+
+def reconcile(conditions: list[Condition], known: list[KnownAlert]) -> Reconciliation:
+    """The changes that make the stored alerts follow `conditions`.
+
+    `known` holds every active (open or acknowledged) alert, and for latched kinds also the
+    resolved ones, which keep a latched condition from being raised twice.
+    """
+    result = Reconciliation()
+    current = {c.key: c for c in _without_superseded(conditions)}
+    active = {a.key: a for a in known if a.state is not AlertState.RESOLVED}
+    ever_latched = {a.key for a in known if a.kind in LATCHED}
+    for key, condition in current.items():
+        if key in active or (condition.kind in LATCHED and key in ever_latched):
+            continue
+        result.to_open.append(condition)
+    for key, alert in active.items():
+        if alert.kind in LATCHED or key in current:
+            continue
+        result.to_resolve.append((alert.id, "condition cleared"))
+    return result
+
+
+def _without_superseded(conditions: list[Condition]) -> list[Condition]:
+    kinds_by_subject: dict[tuple[str, str], set[AlertKind]] = {}
+    for condition in conditions:
+        kinds_by_subject.setdefault((condition.subject_kind, condition.subject_id),
+                                    set()).add(condition.kind)
+    kept = []
+    for condition in conditions:
+        present = kinds_by_subject[(condition.subject_kind, condition.subject_id)]
+        if any(condition.kind in SUPERSEDES.get(other, ()) for other in present):
+            continue
+        kept.append(condition)
+    return kept
