@@ -59,8 +59,8 @@ def ingest(settings: Settings) -> None:
 @click.pass_obj
 def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Path,
          sim_speed: float, no_simulator: bool) -> None:
-    """Run the system on embedded defaults: a local broker, the ingester, SQLite, and the
-    simulator flying the Pingdu network (with a few faults) into it.
+    """Run the system on embedded defaults: a local broker, the ingester, SQLite, the
+    turnaround scheduler, and the simulator flying the Pingdu network (with a few faults).
 
     The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
     queue limit) when the mosquitto binary is installed, else the embedded amqtt broker.
@@ -81,11 +81,21 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
         f"  topics:   {settings.topic_prefix}/drones/<id>/telemetry|flight|custody|status, "
         f"{settings.topic_prefix}/sites/<id>/custody (docs/contract.md)\n"
         "  Ctrl-C stops; `dronelog dead-letters` shows refused input.", err=True)
+    from dronelog.storage.network import import_network
+    from simulators.scenario import ScenarioError, load_scenario
+
+    try:
+        import_network(_engine(settings), load_scenario(scenario_file))
+    except ScenarioError as error:
+        raise click.ClickException(str(error)) from error
+    environment = {**os.environ, "DRONELOG_MQTT_URL": settings.mqtt_url,
+                   "DRONELOG_MQTT_PROTOCOL": settings.mqtt_protocol,
+                   "DRONELOG_TOPIC_PREFIX": settings.topic_prefix,
+                   "DRONELOG_DATABASE_URL": settings.database_url}
+    engine_room = subprocess.Popen([sys.executable, "-m", "dronelog", "scheduler"],
+                                   env=environment, start_new_session=True)
     simulator = None
     if not no_simulator:
-        environment = {**os.environ, "DRONELOG_MQTT_URL": settings.mqtt_url,
-                       "DRONELOG_MQTT_PROTOCOL": settings.mqtt_protocol,
-                       "DRONELOG_TOPIC_PREFIX": settings.topic_prefix}
         simulator = subprocess.Popen(
             [sys.executable, "-m", "dronelog", "simulate", "run", str(scenario_file),
              "--duration", "24h", "--speed", str(sim_speed), "--faults", DEMO_FAULTS],
@@ -93,9 +103,10 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
     try:
         _run_ingester(settings, exit_when_done=False)
     finally:
-        if simulator and simulator.poll() is None:
-            simulator.terminate()
-            simulator.wait(10)
+        for child in (simulator, engine_room):
+            if child and child.poll() is None:
+                child.terminate()
+                child.wait(10)
         if broker:
             broker.stop()
 
@@ -379,6 +390,132 @@ def simulate_record(settings: Settings, output: Path, duration: timedelta | None
             client.disconnect()
             client.loop_stop()
     click.echo(f"recorded {counted} messages", err=True)
+
+
+@main.command()
+@click.pass_obj
+def scheduler(settings: Settings) -> None:
+    """Run the turnaround engine: projections, alerts, notifications, daily report."""
+    from dronelog.turnaround.service import run_scheduler
+
+    run_scheduler(_engine(settings), settings)
+
+
+@main.group()
+def sites() -> None:
+    """The network's sites and routes."""
+
+
+@sites.command("import")
+@click.argument("network_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def sites_import(settings: Settings, network_file: Path) -> None:
+    """Import (or update) the sites and routes of a scenario file."""
+    from dronelog.storage.network import import_network
+    from simulators.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(network_file)
+    except ScenarioError as error:
+        raise click.ClickException(str(error)) from error
+    site_count, route_count = import_network(_engine(settings), scenario)
+    click.echo(f"imported {site_count} sites and {route_count} routes from {network_file}")
+
+
+@main.group()
+def alerts() -> None:
+    """List, acknowledge and resolve alerts."""
+
+
+@alerts.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include resolved alerts")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_obj
+def alerts_list(settings: Settings, show_all: bool, limit: int) -> None:
+    """The newest alerts, open and acknowledged first."""
+    from dronelog.storage.tables import Alert
+
+    table = Alert.__table__
+    query = select(table).order_by(table.c.opened_at.desc()).limit(limit)
+    if not show_all:
+        query = query.where(table.c.state != "resolved")
+    with _engine(settings).connect() as connection:
+        rows = connection.execute(query).all()
+    for row in rows:
+        click.echo(f"#{row.id:<6} {row.state:<12} {row.severity:<8} {row.kind:<22} "
+                   f"{row.subject_kind} {row.subject_id}\n        {row.message}")
+    click.echo(f"{len(rows)} shown", err=True)
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--by", required=True, help="who acknowledges (staff id)")
+@click.pass_obj
+def alerts_ack(settings: Settings, alert_id: int, by: str) -> None:
+    """Acknowledge an open alert."""
+    _change_alert(settings, lambda c, store, now: store.acknowledge(c, alert_id, by, now))
+    click.echo(f"alert {alert_id} acknowledged by {by}")
+
+
+@alerts.command("resolve")
+@click.argument("alert_id", type=int)
+@click.option("--by", required=True, help="who resolves (staff id)")
+@click.option("--note", required=True, help="what was done")
+@click.pass_obj
+def alerts_resolve(settings: Settings, alert_id: int, by: str, note: str) -> None:
+    """Resolve an alert by hand, with a note."""
+    _change_alert(settings, lambda c, store, now: store.resolve(c, alert_id, by, note, now))
+    click.echo(f"alert {alert_id} resolved by {by}")
+
+
+def _change_alert(settings: Settings, change) -> None:
+    from dronelog.turnaround import alert_store
+
+    try:
+        with _engine(settings).begin() as connection:
+            change(connection, alert_store, datetime.now(UTC))
+    except alert_store.AlertError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.command()
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the day (network time zone); default today")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV instead of a table")
+@click.pass_obj
+def report(settings: Settings, day: datetime | None, as_csv: bool) -> None:
+    """The turnaround report of a day per route, priority and kind."""
+    import csv
+    from zoneinfo import ZoneInfo
+
+    from dronelog.turnaround.report import compute
+
+    the_day = (day.date() if day
+               else datetime.now(ZoneInfo(settings.network_timezone)).date())
+    with _engine(settings).connect() as connection:
+        rows = compute(connection, the_day, settings.network_timezone, datetime.now(UTC))
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=[k for k in rows[0] if k != "computed_at"]
+                                if rows else ["day"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    click.echo(f"turnaround report {the_day} ({settings.network_timezone})")
+    for row in rows:
+        click.echo(f"{row['origin_site_id']}→{row['destination_site_id']} {row['priority']:<8}"
+                   f"{row['kind']:<14} n={row['specimens']:<4} received={row['received']:<4} "
+                   f"on time={row['on_time_pct']}%  p50={row['p50_min']} "
+                   f"p90={row['p90_min']} min  excursions={row['excursions']} "
+                   f"rejections={row['rejections']} flights={row['flights']}")
+
+
+def _engine(settings: Settings):
+    from dronelog.storage.database import create_db_engine, migrate
+
+    engine = create_db_engine(settings.database_url, settings.sqlite_synchronous)
+    if settings.auto_migrate:
+        migrate(engine)
+    return engine
 
 
 DEMO_FAULTS = ("lost_link=0.05,temperature_excursion=0.05,delayed_receipt=0.05,"

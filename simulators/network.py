@@ -33,8 +33,9 @@ from dronelog.contract.messages import (
     Unloaded,
 )
 from dronelog.contract.topics import TopicLayout
+from dronelog.domain.facts import SpecimenFacts
+from dronelog.domain.policies import PolicyBook
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
-from dronelog.domain.turnaround import DEFAULT_TARGET_MIN
 from simulators.faults import EXPECTED_REASON, FaultRates, malform
 from simulators.flight_model import FlightProfile, payload_temperature
 from simulators.scenario import Demand, DroneModel, Scenario, Site
@@ -99,7 +100,7 @@ class Simulation:
 class NetworkSimulator:
     def __init__(self, scenario: Scenario, start: datetime, duration: timedelta, seed: int,
                  faults: FaultRates | None = None, telemetry_hz: float = 1.0,
-                 layout: TopicLayout | None = None) -> None:
+                 layout: TopicLayout | None = None, policies: PolicyBook | None = None) -> None:
         if telemetry_hz <= 0:
             raise ValueError("telemetry_hz must be positive")
         self.scenario = scenario
@@ -109,6 +110,7 @@ class NetworkSimulator:
         self.faults = faults or FaultRates()
         self.period_s = 1.0 / telemetry_hz
         self.layout = layout or TopicLayout()
+        self.policies = policies or PolicyBook.default()
         self.ops = scenario.operations
         self.emissions: list[Emission] = []
         self.outcomes: list[dict] = []
@@ -303,7 +305,7 @@ class NetworkSimulator:
         gap = None
         if lost_link:
             gap_start = self.rng.uniform(0.2, 0.6) * profile.duration_s
-            gap = (gap_start, gap_start + self.rng.uniform(30, 90))
+            gap = (gap_start, gap_start + self.rng.uniform(60, 120))
             self._fault("lost_link", takeoff + timedelta(seconds=gap[0]), flight_id,
                         drone_id=drone.model.id, gap_s=round(gap[1] - gap[0], 1))
 
@@ -486,8 +488,12 @@ class NetworkSimulator:
 
     def _record_specimens(self) -> None:
         for story in self.specimens:
-            target = DEFAULT_TARGET_MIN[story.demand.priority]
-            deadline = story.collected_at + timedelta(minutes=target)
+            demand = story.demand
+            policy = self.policies.for_specimen(SpecimenFacts(
+                story.barcode, demand.kind, demand.priority, demand.temperature_class,
+                demand.site, demand.destination, demand.blood_product))
+            target = policy.target_min
+            deadline = policy.deadline(story.collected_at)
             band = TEMPERATURE_RANGES[story.demand.temperature_class]
             outside = _time_outside(story.temps, band.low_c, band.high_c)
             temps = [t for _, t in story.temps]

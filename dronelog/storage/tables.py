@@ -8,7 +8,7 @@ still a fact worth keeping, never a reason to lose it.
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -70,6 +70,7 @@ class FlightEvent(SQLModel, table=True):
     new_destination_site_id: str | None = Field(default=None, max_length=64)
     planned_departure: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     reason: str | None = Field(default=None, max_length=500)
+    stored_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
 
 
 class TelemetryPoint(SQLModel, table=True):
@@ -144,6 +145,7 @@ class CustodyEvent(SQLModel, table=True):
     drone_id: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=32)
     note: str | None = Field(default=None, max_length=500)
+    stored_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
 
 
 class DeadLetter(SQLModel, table=True):
@@ -162,3 +164,163 @@ class DeadLetter(SQLModel, table=True):
     reason_code: str = Field(max_length=32, index=True)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     event_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+
+
+class Route(SQLModel, table=True):
+    """A planned route between two sites; waypoints as a JSON list of [lat, lon]."""
+
+    origin_site_id: str = Field(primary_key=True, max_length=64)
+    destination_site_id: str = Field(primary_key=True, max_length=64)
+    cruise_alt_m: float = 120.0
+    waypoints: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+
+
+class SpecimenTracking(SQLModel, table=True):
+    """Where each specimen stands, derived from its events by the turnaround engine (a
+    projection: it can always be rebuilt from the event tables)."""
+
+    __tablename__ = "specimen_tracking"
+    __table_args__ = (
+        Index("ix_specimen_tracking_open_deadline", "is_open", "deadline"),
+        Index("ix_specimen_tracking_flight", "flight_id"),
+    )
+
+    barcode: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)
+    is_open: bool = Field(description="not yet received or rejected")
+    priority: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
+    origin_site_id: str = Field(max_length=64)
+    destination_site_id: str = Field(max_length=64)
+    temperature_class: str = Field(max_length=16)
+    collected_at: datetime = Field(sa_column=_utc(nullable=False))
+    deadline: datetime = Field(sa_column=_utc(nullable=False))
+    warning_at: datetime = Field(sa_column=_utc(nullable=False))
+    landed_to_received_min: float | None = None
+    loaded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    took_off_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    landed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    received_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    rejected_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    rejection_reason: str | None = Field(default=None, max_length=32)
+    flight_id: str | None = Field(default=None, max_length=64)
+    drone_id: str | None = Field(default=None, max_length=64)
+    container_id: str | None = Field(default=None, max_length=64)
+    site_id: str | None = Field(default=None, max_length=64)
+    custody_gaps: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    temp_min_c: float | None = None
+    temp_max_c: float | None = None
+    temp_out_of_range_s: float = 0.0
+    excursion: bool = False
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class FlightTracking(SQLModel, table=True):
+    """Where each flight stands, derived from its events (a projection, like
+    specimen_tracking)."""
+
+    __tablename__ = "flight_tracking"
+
+    flight_id: str = Field(primary_key=True, max_length=64)
+    drone_id: str = Field(max_length=64)
+    state: str = Field(max_length=16, index=True)
+    origin_site_id: str | None = Field(default=None, max_length=64)
+    destination_site_id: str | None = Field(default=None, max_length=64)
+    took_off_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    landed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    landed_site_id: str | None = Field(default=None, max_length=64)
+    diverted: bool = False
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class Alert(SQLModel, table=True):
+    """At most one alert per subject and kind is open or acknowledged at a time (a partial
+    unique index enforces it)."""
+
+    __table_args__ = (
+        Index("ix_alert_active", "subject_kind", "subject_id", "kind", unique=True,
+              sqlite_where=text("state != 'resolved'"),
+              postgresql_where=text("state != 'resolved'")),
+        Index("ix_alert_state_opened", "state", "opened_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_kind: str = Field(max_length=16)
+    subject_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    severity: str = Field(max_length=16)
+    state: str = Field(max_length=16)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    site_id: str | None = Field(default=None, max_length=64)
+    drone_id: str | None = Field(default=None, max_length=64)
+    opened_at: datetime = Field(sa_column=_utc(nullable=False))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolution_note: str | None = Field(default=None, max_length=500)
+
+
+class AlertChange(SQLModel, table=True):
+    """Every change of every alert, in order: opened, acknowledged, resolved."""
+
+    __tablename__ = "alert_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(index=True)
+    change: str = Field(max_length=16)
+    at: datetime = Field(sa_column=_utc(nullable=False))
+    by: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=500)
+    published: bool = Field(default=False, index=True)
+    webhook_delivered: bool = False
+    webhook_attempts: int = 0
+
+
+class JobLease(SQLModel, table=True):
+    """Which scheduler may run a job until when: two schedulers, one does the work."""
+
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class JobState(SQLModel, table=True):
+    """A job's progress (watermarks), so restarts resume where the last run stopped."""
+
+    __tablename__ = "job_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class TurnaroundReportRow(SQLModel, table=True):
+    """The daily roll-up per route, priority and kind."""
+
+    __tablename__ = "turnaround_report"
+
+    day: str = Field(primary_key=True, max_length=10)
+    origin_site_id: str = Field(primary_key=True, max_length=64)
+    destination_site_id: str = Field(primary_key=True, max_length=64)
+    priority: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(primary_key=True, max_length=32)
+    specimens: int
+    received: int
+    on_time: int
+    on_time_pct: float | None = None
+    p50_min: float | None = None
+    p90_min: float | None = None
+    p50_collected_to_loaded_min: float | None = None
+    p90_collected_to_loaded_min: float | None = None
+    p50_flight_min: float | None = None
+    p90_flight_min: float | None = None
+    p50_landed_to_received_min: float | None = None
+    p90_landed_to_received_min: float | None = None
+    excursions: int
+    rejections: int
+    flights: int
+    computed_at: datetime = Field(sa_column=_utc(nullable=False))

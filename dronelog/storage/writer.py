@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dronelog.clock import Clock, SystemClock
 from dronelog.contract.messages import (
     CustodyEventBase,
     DroneStatus,
@@ -46,8 +47,9 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 class BatchWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or SystemClock()
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._known_drones: set[str] = set()
 
@@ -56,7 +58,7 @@ class BatchWriter:
         result = WriteResult()
         new_drones: set[str] = set()
         with self.engine.begin() as connection:
-            events = self._event_rows(accepted)
+            events = self._event_rows(accepted, self.clock.now())
             for table, rows in events.items():
                 if rows:
                     inserted = self._insert_new(connection, table, rows, "event_id")
@@ -76,7 +78,9 @@ class BatchWriter:
         return len(connection.execute(statement, rows).all())
 
     @staticmethod
-    def _event_rows(accepted: list[Accepted]) -> dict[Table, list[dict[str, Any]]]:
+    def _event_rows(accepted: list[Accepted], stored_at: datetime
+                    ) -> dict[Table, list[dict[str, Any]]]:
+        """Rows per table; `stored_at` lets the turnaround engine find what is new."""
         rows: dict[Table, list[dict[str, Any]]] = {
             TELEMETRY: [], FLIGHT_EVENT: [], CUSTODY_EVENT: [], STATUS_EVENT: []}
         for item in accepted:
@@ -84,9 +88,11 @@ class BatchWriter:
             if isinstance(event, Telemetry):
                 rows[TELEMETRY].append(_telemetry_row(event, received_at))
             elif isinstance(event, FlightEventBase):
-                rows[FLIGHT_EVENT].append(_flight_event_row(event, received_at))
+                rows[FLIGHT_EVENT].append(_flight_event_row(event, received_at) |
+                                          {"stored_at": stored_at})
             elif isinstance(event, CustodyEventBase):
-                rows[CUSTODY_EVENT].append(_custody_row(event, received_at))
+                rows[CUSTODY_EVENT].append(_custody_row(event, received_at) |
+                                           {"stored_at": stored_at})
             elif isinstance(event, DroneStatus):
                 rows[STATUS_EVENT].append(_status_row(event, received_at))
             else:

@@ -23,16 +23,16 @@ def take_lease(connection: Connection, name: str, holder: str, now: datetime,
         update(LEASE)
         .where(and_(LEASE.c.name == name,
                     or_(LEASE.c.holder == holder, LEASE.c.expires_at < now)))
-        .values(holder=holder, expires_at=expires)
-    ).rowcount
+        .values(holder=holder, expires_at=expires).returning(LEASE.c.name)
+    ).first()
     if taken:
         return True
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     created = connection.execute(
         insert(LEASE).values(name=name, holder=holder, expires_at=expires)
-        .on_conflict_do_nothing(index_elements=["name"])
-    ).rowcount
-    return bool(created)
+        .on_conflict_do_nothing(index_elements=["name"]).returning(LEASE.c.name)
+    ).first()
+    return created is not None
 
 
 def release_lease(connection: Connection, name: str, holder: str) -> None:

@@ -1,0 +1,185 @@
+"""Reading stored events as domain facts, and writing the projections and job state.
+
+SQLite hands back naive datetimes (stored in UTC); everything read here is made UTC-aware
+before the domain sees it.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Table, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dronelog.domain.facts import CustodyFact, FlightFact, SitePoint, SpecimenFacts, TelemetryFact
+from dronelog.storage import tables
+
+CUSTODY = tables.CustodyEvent.__table__
+FLIGHT_EVENT = tables.FlightEvent.__table__
+TELEMETRY = tables.TelemetryPoint.__table__
+SPECIMEN = tables.Specimen.__table__
+SITE = tables.Site.__table__
+ROUTE = tables.Route.__table__
+SPECIMEN_TRACKING = tables.SpecimenTracking.__table__
+FLIGHT_TRACKING = tables.FlightTracking.__table__
+JOB_STATE = tables.JobState.__table__
+
+_CHUNK = 500  # ids per IN (...) list
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    items = sorted(set(values))
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def custody_facts(connection: Connection, barcodes: Iterable[str]
+                  ) -> dict[str, list[CustodyFact]]:
+    facts: dict[str, list[CustodyFact]] = defaultdict(list)
+    for chunk in _chunks(barcodes):
+        rows = connection.execute(select(CUSTODY).where(CUSTODY.c.barcode.in_(chunk)))
+        for row in rows:
+            facts[row.barcode].append(CustodyFact(
+                event_id=str(row.event_id), barcode=row.barcode, kind=row.kind,
+                site_id=row.site_id, actor_kind=row.actor_kind, actor_id=row.actor_id,
+                event_time=as_utc(row.event_time), container_id=row.container_id,
+                seal_id=row.seal_id, flight_id=row.flight_id, drone_id=row.drone_id,
+                reason=row.reason))
+    return facts
+
+
+def flight_facts(connection: Connection, flight_ids: Iterable[str]
+                 ) -> dict[str, list[FlightFact]]:
+    facts: dict[str, list[FlightFact]] = defaultdict(list)
+    for chunk in _chunks(flight_ids):
+        rows = connection.execute(select(FLIGHT_EVENT).where(FLIGHT_EVENT.c.flight_id.in_(chunk)))
+        for row in rows:
+            facts[row.flight_id].append(FlightFact(
+                event_id=str(row.event_id), flight_id=row.flight_id, drone_id=row.drone_id,
+                kind=row.kind, event_time=as_utc(row.event_time), site_id=row.site_id,
+                origin_site_id=row.origin_site_id,
+                destination_site_id=row.destination_site_id,
+                new_destination_site_id=row.new_destination_site_id, reason=row.reason))
+    return facts
+
+
+def specimen_details(connection: Connection, barcodes: Iterable[str]
+                     ) -> dict[str, SpecimenFacts]:
+    details = {}
+    for chunk in _chunks(barcodes):
+        for row in connection.execute(select(SPECIMEN).where(SPECIMEN.c.barcode.in_(chunk))):
+            details[row.barcode] = SpecimenFacts(
+                barcode=row.barcode, kind=row.kind, priority=row.priority,
+                temperature_class=row.temperature_class, origin_site_id=row.origin_site_id,
+                destination_site_id=row.destination_site_id, blood_product=row.blood_product)
+    return details
+
+
+def flight_track(connection: Connection, flight_id: str) -> list[TelemetryFact]:
+    rows = connection.execute(select(TELEMETRY).where(TELEMETRY.c.flight_id == flight_id)
+                              .order_by(TELEMETRY.c.event_time))
+    return [_telemetry_fact(row) for row in rows]
+
+
+def recent_track(connection: Connection, drone_id: str, since: datetime
+                 ) -> list[TelemetryFact]:
+    rows = connection.execute(select(TELEMETRY).where(and_(
+        TELEMETRY.c.drone_id == drone_id, TELEMETRY.c.event_time >= since))
+        .order_by(TELEMETRY.c.event_time))
+    return [_telemetry_fact(row) for row in rows]
+
+
+def last_telemetry_time(connection: Connection, drone_id: str) -> datetime | None:
+    return as_utc(connection.execute(select(func.max(TELEMETRY.c.event_time))
+                                     .where(TELEMETRY.c.drone_id == drone_id)).scalar())
+
+
+def _telemetry_fact(row) -> TelemetryFact:
+    return TelemetryFact(drone_id=row.drone_id, seq=row.seq, event_time=as_utc(row.event_time),
+                         lat=row.lat, lon=row.lon, alt_m=row.alt_m,
+                         ground_speed_mps=row.ground_speed_mps, heading_deg=row.heading_deg,
+                         battery_pct=row.battery_pct, flight_id=row.flight_id,
+                         payload_temp_c=row.payload_temp_c)
+
+
+def sites(connection: Connection) -> dict[str, SitePoint]:
+    return {row.id: SitePoint(row.id, row.lat, row.lon, 25.0)
+            for row in connection.execute(select(SITE))}
+
+
+def route_points(connection: Connection, site_points: dict[str, SitePoint], origin: str | None,
+                 destination: str | None) -> list[tuple[float, float]] | None:
+    """Origin, waypoints, destination; None if either site is unknown."""
+    if origin not in site_points or destination not in site_points:
+        return None
+    row = connection.execute(select(ROUTE).where(and_(
+        ROUTE.c.origin_site_id == origin, ROUTE.c.destination_site_id == destination))).first()
+    waypoints = [tuple(p) for p in json.loads(row.waypoints)] if row else []
+    if not row:
+        back = connection.execute(select(ROUTE).where(and_(
+            ROUTE.c.origin_site_id == destination, ROUTE.c.destination_site_id == origin))
+        ).first()
+        waypoints = [tuple(p) for p in reversed(json.loads(back.waypoints))] if back else []
+    start, end = site_points[origin], site_points[destination]
+    return [(start.lat, start.lon), *waypoints, (end.lat, end.lon)]
+
+
+def changed_since(connection: Connection, table: Table, key: str, since: datetime
+                  ) -> tuple[set[str], datetime | None]:
+    """Keys of rows stored after `since`, and the newest stored_at seen."""
+    rows = connection.execute(select(table.c[key], table.c.stored_at)
+                              .where(table.c.stored_at > since)).all()
+    newest = max((as_utc(r.stored_at) for r in rows), default=None)
+    return {r[0] for r in rows}, newest
+
+
+def upsert(connection: Connection, table: Table, rows: list[dict], keys: list[str]) -> None:
+    if not rows:
+        return
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
+    connection.execute(statement, rows)
+
+
+def read_state(connection: Connection, name: str, default: str) -> str:
+    value = connection.execute(select(JOB_STATE.c.value).where(JOB_STATE.c.name == name)
+                               ).scalar()
+    return default if value is None else value
+
+
+def write_state(connection: Connection, name: str, value: str, now: datetime) -> None:
+    upsert(connection, JOB_STATE, [{"name": name, "value": value, "updated_at": now}],
+           ["name"])
+
+
+def flights_of(connection: Connection, barcodes: Iterable[str]) -> dict[str, set[str]]:
+    """Every flight each specimen was loaded on."""
+    flights: dict[str, set[str]] = defaultdict(set)
+    for chunk in _chunks(barcodes):
+        rows = connection.execute(select(CUSTODY.c.barcode, CUSTODY.c.flight_id).where(and_(
+            CUSTODY.c.barcode.in_(chunk), CUSTODY.c.kind == "loaded")))
+        for barcode, flight_id in rows:
+            flights[barcode].add(flight_id)
+    return flights
+
+
+def barcodes_on_flights(connection: Connection, flight_ids: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(flight_ids):
+        found |= set(connection.execute(select(CUSTODY.c.barcode).where(
+            CUSTODY.c.flight_id.in_(chunk))).scalars())
+    return found
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+OVERLAP = timedelta(seconds=60)

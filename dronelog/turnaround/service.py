@@ -1,0 +1,126 @@
+"""`dronelog scheduler`: APScheduler runs the turnaround work at fixed intervals.
+
+Each job takes its lease first (`lease.py`), so with two schedulers running only one does
+the work, and the other takes over when the holder stops renewing. Jobs keep their progress
+in the database (watermarks, alerts, report rows) and are safe to repeat or interrupt.
+"""
+
+import os
+import signal
+import socket
+import uuid
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import paho.mqtt.client as mqtt
+import structlog
+from apscheduler.schedulers.blocking import BlockingScheduler
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine
+
+from dronelog.clock import Clock, SystemClock
+from dronelog.config import Settings
+from dronelog.domain.policies import PolicyBook
+from dronelog.ingest.mqtt_source import BrokerAddress
+from dronelog.turnaround import report, sweep, tracker
+from dronelog.turnaround.lease import release_lease, take_lease
+from dronelog.turnaround.notify import AlertPublisher
+
+log = structlog.get_logger("dronelog.scheduler")
+
+
+class TurnaroundJobs:
+    def __init__(self, engine: Engine, settings: Settings, clock: Clock | None = None,
+                 publisher: AlertPublisher | None = None, holder: str | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.publisher = publisher
+        self.holder = holder or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.policies = (PolicyBook.load(settings.policy_file) if settings.policy_file
+                         else PolicyBook.default())
+        self.rules = sweep.SweepRules(lost_link_s=settings.lost_link_s,
+                                      off_route_corridor_m=settings.off_route_corridor_m,
+                                      battery_reserve_pct=settings.battery_reserve_pct)
+        self.lease_ttl = timedelta(seconds=max(3 * settings.sweep_interval_s, 30))
+
+    def turnaround(self) -> sweep.SweepRun | None:
+        """Refresh the projections, sweep for alerts, publish the changes; None when another
+        scheduler holds the lease."""
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            if not take_lease(connection, "turnaround", self.holder, now, self.lease_ttl):
+                return None
+            tracked = tracker.refresh(connection, self.policies, now)
+            result = sweep.sweep(connection, now, self.rules)
+        if result.opened or result.resolved:
+            log.info("turnaround sweep", specimens_refreshed=tracked.specimens,
+                     conditions=result.conditions, opened=result.opened,
+                     resolved=result.resolved)
+        self.publish()
+        return result
+
+    def publish(self) -> int:
+        if self.publisher is None:
+            return 0
+        with self.engine.begin() as connection:
+            return self.publisher.flush(connection)
+
+    def daily_report(self) -> int | None:
+        """Recompute today's and yesterday's report (late events change yesterday's too)."""
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            if not take_lease(connection, "report", self.holder, now, timedelta(minutes=10)):
+                return None
+            today = now.astimezone(ZoneInfo(self.settings.network_timezone)).date()
+            return sum(report.roll_up(connection, day, self.settings.network_timezone, now)
+                       for day in (today - timedelta(days=1), today))
+
+    def release(self) -> None:
+        with self.engine.begin() as connection:
+            for name in ("turnaround", "report"):
+                release_lease(connection, name, self.holder)
+
+
+def mqtt_alert_publisher(settings: Settings) -> tuple[AlertPublisher, mqtt.Client]:
+    broker = BrokerAddress.parse(settings.mqtt_url)
+    protocol = mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311
+    client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                         client_id=f"dronelog-alerts-{uuid.uuid4().hex[:6]}", protocol=protocol)
+    if broker.username:
+        client.username_pw_set(broker.username, broker.password)
+    client.reconnect_delay_set(1, 30)
+    client.connect_async(broker.host, broker.port)
+    client.loop_start()
+
+    def publish(topic: str, payload: bytes) -> bool:
+        info = client.publish(topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout=5)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
+    return AlertPublisher(settings.topic_prefix, publish, settings.webhook_url), client
+
+
+def run_scheduler(engine: Engine, settings: Settings) -> None:
+    publisher, client = mqtt_alert_publisher(settings)
+    jobs = TurnaroundJobs(engine, settings, publisher=publisher)
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(jobs.turnaround, "interval", seconds=settings.sweep_interval_s,
+                      id="turnaround", coalesce=True, max_instances=1)
+    scheduler.add_job(jobs.daily_report, "interval", minutes=5, id="daily_report",
+                      coalesce=True, max_instances=1)
+    log.info("scheduler started", holder=jobs.holder, sweep_interval_s=settings.sweep_interval_s)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: scheduler.shutdown(wait=False))
+    try:
+        scheduler.start()
+    finally:
+        jobs.release()
+        client.disconnect()
+        client.loop_stop()
+        log.info("scheduler stopped")
+
+

@@ -1,0 +1,136 @@
+"""Keeps `specimen_tracking` and `flight_tracking` current: the state of every specimen and
+flight, derived by the domain from the stored events.
+
+Incremental and restart-safe: a watermark on `stored_at` (in `job_state`) says what has been
+seen; each run re-derives only what changed since (with an overlap, as a commit may land a
+little after its `stored_at`), plus the flights still in the air and their specimens, whose
+payload temperature grows with every telemetry report. Re-deriving is idempotent, so a run
+that is cut short or repeated does no harm.
+"""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from dronelog.domain.facts import SpecimenFacts
+from dronelog.domain.flights import FlightState, FlightStatus, flight_status
+from dronelog.domain.policies import PolicyBook
+from dronelog.domain.specimens import SpecimenState, SpecimenStatus, specimen_status
+from dronelog.domain.telemetry_rules import temperature_exposure
+from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
+from dronelog.turnaround import repository as repo
+
+WATERMARK = "tracker.watermark"
+_IN_AIR = (FlightState.AIRBORNE.value, FlightState.DIVERTED.value)
+
+
+@dataclass
+class TrackerRun:
+    flights: int = 0
+    specimens: int = 0
+
+
+def refresh(connection: Connection, policies: PolicyBook, now: datetime,
+            excursion_grace_s: float = EXCURSION_GRACE_S) -> TrackerRun:
+    watermark = datetime.fromisoformat(repo.read_state(connection, WATERMARK,
+                                                       repo.EPOCH.isoformat()))
+    since = watermark - repo.OVERLAP
+    changed_barcodes, newest_custody = repo.changed_since(connection, repo.CUSTODY, "barcode",
+                                                          since)
+    changed_flights, newest_flight = repo.changed_since(connection, repo.FLIGHT_EVENT,
+                                                        "flight_id", since)
+    in_air = set(connection.execute(select(repo.FLIGHT_TRACKING.c.flight_id).where(
+        repo.FLIGHT_TRACKING.c.state.in_(_IN_AIR))).scalars())
+    flights_to_derive = changed_flights | in_air
+    barcodes = changed_barcodes | repo.barcodes_on_flights(connection, flights_to_derive)
+
+    loaded_on = repo.flights_of(connection, barcodes)
+    all_flights = flights_to_derive | {f for ids in loaded_on.values() for f in ids}
+    statuses = {flight_id: status for flight_id, facts in
+                repo.flight_facts(connection, all_flights).items()
+                if (status := flight_status(facts)) is not None}
+    repo.upsert(connection, repo.FLIGHT_TRACKING,
+                [_flight_row(statuses[f], now) for f in flights_to_derive if f in statuses],
+                ["flight_id"])
+
+    details = repo.specimen_details(connection, barcodes)
+    custody = repo.custody_facts(connection, barcodes)
+    tracks: dict[str, list] = {}
+    rows = []
+    for barcode in sorted(barcodes):
+        if barcode not in details:
+            continue  # not described yet: no priority, no deadline; wait for its details
+        status = specimen_status(custody.get(barcode, []), statuses,
+                                 destination_site_id=details[barcode].destination_site_id)
+        if status is None or status.collected_at is None:
+            continue  # a turnaround is counted from collection: wait for that event
+        exposure = _exposure(connection, details[barcode], loaded_on.get(barcode, set()),
+                             statuses, tracks, excursion_grace_s)
+        rows.append(_specimen_row(details[barcode], status, policies, exposure, statuses, now))
+    repo.upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
+
+    newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
+    repo.write_state(connection, WATERMARK, newest.isoformat(), now)
+    return TrackerRun(flights=len(flights_to_derive), specimens=len(rows))
+
+
+def _exposure(connection: Connection, details: SpecimenFacts, flight_ids: set[str],
+              statuses: dict[str, FlightStatus], tracks: dict[str, list],
+              grace_s: float) -> tuple[float | None, float | None, float, bool]:
+    """Payload temperature over every flight the specimen was on: min, max, seconds out of
+    its class's range, and whether that adds up to an excursion."""
+    band = TEMPERATURE_RANGES.get(details.temperature_class)
+    if band is None:
+        return None, None, 0.0, False
+    lows, highs, outside = [], [], 0.0
+    for flight_id in sorted(flight_ids):
+        if flight_id not in statuses:
+            continue
+        if flight_id not in tracks:
+            tracks[flight_id] = repo.flight_track(connection, flight_id)
+        exposure = temperature_exposure(tracks[flight_id], band.low_c, band.high_c,
+                                        grace_s=grace_s)
+        if exposure.min_c is not None:
+            lows.append(exposure.min_c)
+            highs.append(exposure.max_c)
+        outside += exposure.seconds_out_of_range
+    return (min(lows) if lows else None, max(highs) if highs else None, outside,
+            outside > grace_s)
+
+
+def _flight_row(status: FlightStatus, now: datetime) -> dict:
+    return {"flight_id": status.flight_id, "drone_id": status.drone_id,
+            "state": status.state.value, "origin_site_id": status.origin_site_id,
+            "destination_site_id": status.destination_site_id,
+            "took_off_at": status.took_off_at, "landed_at": status.landed_at,
+            "landed_site_id": status.landed_site_id, "diverted": status.diverted,
+            "updated_at": now}
+
+
+def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, policies: PolicyBook,
+                  exposure, statuses: dict[str, FlightStatus], now: datetime) -> dict:
+    policy = policies.for_specimen(details)
+    temp_min, temp_max, outside, excursion = exposure
+    flight = statuses.get(status.flight_id) if status.flight_id else None
+    return {
+        "barcode": details.barcode, "state": status.state.value,
+        "is_open": status.state not in (SpecimenState.RECEIVED, SpecimenState.REJECTED),
+        "priority": details.priority, "kind": details.kind,
+        "origin_site_id": details.origin_site_id,
+        "destination_site_id": details.destination_site_id,
+        "temperature_class": details.temperature_class,
+        "collected_at": status.collected_at,
+        "deadline": policy.deadline(status.collected_at),
+        "warning_at": policy.warning_at(status.collected_at),
+        "landed_to_received_min": policy.landed_to_received_min,
+        "loaded_at": status.loaded_at, "took_off_at": status.took_off_at,
+        "landed_at": status.landed_at, "received_at": status.received_at,
+        "rejected_at": status.rejected_at, "rejection_reason": status.rejection_reason,
+        "flight_id": status.flight_id, "drone_id": flight.drone_id if flight else None,
+        "container_id": status.container_id, "site_id": status.site_id,
+        "custody_gaps": json.dumps(list(status.custody_gaps), ensure_ascii=False),
+        "temp_min_c": temp_min, "temp_max_c": temp_max, "temp_out_of_range_s": outside,
+        "excursion": excursion, "updated_at": now,
+    }
