@@ -1,11 +1,13 @@
 """Engine creation and migrations for SQLite (embedded default) and PostgreSQL (production)."""
 
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,6 +47,19 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (idempotent; safe to run at every start)."""
-    command.upgrade(alembic_config(engine), revision)
+def migrate(engine: Engine, revision: str = "head", attempts: int = 10) -> None:
+    """Bring the schema to `revision` (idempotent; safe to run at every start).
+
+    Services started together (the ingester and the scheduler on a new database) may race
+    to migrate. Each migration runs in one transaction (SQLite and PostgreSQL both have
+    transactional DDL), so the loser rolls back whole; it waits and tries again, and then
+    finds the schema current.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            command.upgrade(alembic_config(engine), revision)
+            return
+        except DBAPIError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
