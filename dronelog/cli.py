@@ -39,6 +39,23 @@ def main(ctx: click.Context) -> None:
     ctx.obj = settings
 
 
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+        return timedelta(seconds=float(text))
+    except (ValueError, IndexError) as error:
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 30m, 2h or 1d") from error
+
+
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, timedelta) else _duration(value)
+
+
 @main.command()
 @click.pass_obj
 def ingest(settings: Settings) -> None:
@@ -53,14 +70,15 @@ def ingest(settings: Settings) -> None:
               help="use the broker of DRONELOG_MQTT_URL instead of starting one")
 @click.option("--scenario", "scenario_file", type=click.Path(exists=True, path_type=Path),
               default=Path("scenarios/pingdu.toml"), show_default=True)
-@click.option("--sim-speed", type=float, default=10.0, show_default=True,
-              help="simulated seconds per wall second")
+@click.option("--history", type=_Duration(), default="6h", show_default=True,
+              help="simulated past, sent at once, before the simulation goes on live")
 @click.option("--no-simulator", is_flag=True, help="start without the simulator")
 @click.pass_obj
 def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Path,
-         sim_speed: float, no_simulator: bool) -> None:
+         history: timedelta, no_simulator: bool) -> None:
     """Run the system on embedded defaults: a local broker, the ingester, SQLite, the
-    turnaround scheduler, and the simulator flying the Pingdu network (with a few faults).
+    turnaround scheduler, and the simulator flying the Pingdu network (with a few faults):
+    the last hours at once, then live, in step with the wall clock the scheduler goes by.
 
     The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
     queue limit) when the mosquitto binary is installed, else the embedded amqtt broker.
@@ -96,10 +114,12 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
                                    env=environment, start_new_session=True)
     simulator = None
     if not no_simulator:
+        start = datetime.now(UTC).replace(microsecond=0) - history
         simulator = subprocess.Popen(
             [sys.executable, "-m", "dronelog", "simulate", "run", str(scenario_file),
-             "--duration", "24h", "--speed", str(sim_speed), "--faults", DEMO_FAULTS],
-            env=environment, start_new_session=True)
+             "--start", start.isoformat(), "--duration", str((history + timedelta(days=1))
+                                                             .total_seconds()),
+             "--speed", "1", "--faults", DEMO_FAULTS], env=environment, start_new_session=True)
     try:
         _run_ingester(settings, exit_when_done=False)
     finally:
@@ -171,23 +191,6 @@ def dead_letters(settings: Settings, limit: int) -> None:
         click.echo(f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.reason_code:<24} {row.topic}\n"
                    f"    {row.reason}")
     click.echo(f"{len(rows)} shown", err=True)
-
-
-def _duration(text: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        if text[-1] in units:
-            return timedelta(seconds=float(text[:-1]) * units[text[-1]])
-        return timedelta(seconds=float(text))
-    except (ValueError, IndexError) as error:
-        raise click.BadParameter(f"{text!r} is not a duration like 90s, 30m, 2h or 1d") from error
-
-
-class _Duration(click.ParamType):
-    name = "duration"
-
-    def convert(self, value, param, ctx):
-        return value if isinstance(value, timedelta) else _duration(value)
 
 
 @main.group()

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -40,7 +40,9 @@ class RunSummary:
 
 class Pacer:
     """Simulated time runs `speed` times faster than the wall clock from the first message;
-    a speed of 0 means as fast as possible."""
+    a speed of 0 means as fast as possible. At speed 1 the simulation keeps the wall clock's
+    time: a message is sent at its own time, at once if that has passed (a history is
+    caught up at full speed, then the run goes on live)."""
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
@@ -48,6 +50,11 @@ class Pacer:
 
     def wait_for(self, moment: datetime) -> None:
         if self.speed <= 0:
+            return
+        if self.speed == 1:
+            delay = (moment - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                time.sleep(delay)
             return
         if self._origin is None:
             self._origin = (time.monotonic(), moment)
