@@ -363,3 +363,17 @@ def test_report_figures_equal_a_hand_computed_day(net):
     assert (row["p50_flight_min"], row["p90_flight_min"]) == (20, 20)
     assert (row["p50_landed_to_received_min"], row["p90_landed_to_received_min"]) == (8, 14)
     assert (row["excursions"], row["rejections"], row["flights"]) == (1, 1, 2)
+
+
+def test_pad_departures_and_arrivals_are_recorded_once(net):
+    airborne(net)
+    path = [TOWN_POINT] + [between(TOWN_POINT, WAYPOINT, f) for f in (0.01, 0.5, 1.0)] + \
+        [between(WAYPOINT, LAB_POINT, f) for f in (0.5, 0.995)] + [LAB_POINT]
+    net.store(*[position(net.at(5 + i), point, seq=i) for i, point in enumerate(path)])
+    net.store(flight("landed", net.at(12)))
+    net.sweep_at(12.5)
+    net.sweep_at(13)
+    with net.engine.connect() as connection:
+        events = connection.execute(text(
+            "SELECT kind, site_id FROM pad_event WHERE flight_id = 'F1' ORDER BY at")).all()
+    assert [tuple(e) for e in events] == [("departure", TOWN), ("arrival", LAB)]

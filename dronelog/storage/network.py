@@ -12,7 +12,8 @@ from simulators.scenario import Scenario
 
 def import_network(engine: Engine, scenario: Scenario) -> tuple[int, int]:
     sites = [{"id": s.id, "name_zh": s.name_zh, "name_en": s.name_en, "kind": s.kind,
-              "lat": s.lat, "lon": s.lon, "timezone": s.timezone} for s in scenario.sites]
+              "lat": s.lat, "lon": s.lon, "timezone": s.timezone,
+              "pad_radius_m": s.pad_radius_m} for s in scenario.sites]
     routes = [{"origin_site_id": r.origin, "destination_site_id": r.destination,
                "cruise_alt_m": r.cruise_alt_m,
                "waypoints": json.dumps([list(p) for p in r.waypoints])} for r in scenario.routes]

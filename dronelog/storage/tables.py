@@ -24,6 +24,7 @@ class Site(SQLModel, table=True):
     lat: float
     lon: float
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    pad_radius_m: float = 25.0
 
 
 class Drone(SQLModel, table=True):
@@ -324,3 +325,20 @@ class TurnaroundReportRow(SQLModel, table=True):
     rejections: int
     flights: int
     computed_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class PadEvent(SQLModel, table=True):
+    """A drone arriving on or departing from a site's landing pad, derived from telemetry."""
+
+    __tablename__ = "pad_event"
+    __table_args__ = (
+        Index("ix_pad_event_once", "flight_id", "site_id", "kind", "at", unique=True),
+        Index("ix_pad_event_site_at", "site_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    flight_id: str = Field(max_length=64)
+    drone_id: str = Field(max_length=64)
+    site_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    at: datetime = Field(sa_column=_utc(nullable=False))

@@ -24,6 +24,7 @@ ROUTE = tables.Route.__table__
 SPECIMEN_TRACKING = tables.SpecimenTracking.__table__
 FLIGHT_TRACKING = tables.FlightTracking.__table__
 JOB_STATE = tables.JobState.__table__
+PAD_EVENT = tables.PadEvent.__table__
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -110,7 +111,7 @@ def _telemetry_fact(row) -> TelemetryFact:
 
 
 def sites(connection: Connection) -> dict[str, SitePoint]:
-    return {row.id: SitePoint(row.id, row.lat, row.lon, 25.0)
+    return {row.id: SitePoint(row.id, row.lat, row.lon, row.pad_radius_m)
             for row in connection.execute(select(SITE))}
 
 
@@ -183,3 +184,9 @@ def barcodes_on_flights(connection: Connection, flight_ids: Iterable[str]) -> se
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(seconds=60)
+
+
+def insert_new(connection: Connection, table: Table, rows: list[dict], keys: list[str]) -> None:
+    if rows:
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        connection.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)

@@ -18,7 +18,7 @@ from dronelog.domain.facts import SpecimenFacts
 from dronelog.domain.flights import FlightState, FlightStatus, flight_status
 from dronelog.domain.policies import PolicyBook
 from dronelog.domain.specimens import SpecimenState, SpecimenStatus, specimen_status
-from dronelog.domain.telemetry_rules import temperature_exposure
+from dronelog.domain.telemetry_rules import pad_transitions, temperature_exposure
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
 from dronelog.turnaround import repository as repo
 
@@ -54,10 +54,11 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
     repo.upsert(connection, repo.FLIGHT_TRACKING,
                 [_flight_row(statuses[f], now) for f in flights_to_derive if f in statuses],
                 ["flight_id"])
+    tracks: dict[str, list] = {}
+    _record_pad_events(connection, flights_to_derive, tracks)
 
     details = repo.specimen_details(connection, barcodes)
     custody = repo.custody_facts(connection, barcodes)
-    tracks: dict[str, list] = {}
     rows = []
     for barcode in sorted(barcodes):
         if barcode not in details:
@@ -74,6 +75,21 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
     newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
     repo.write_state(connection, WATERMARK, newest.isoformat(), now)
     return TrackerRun(flights=len(flights_to_derive), specimens=len(rows))
+
+
+def _record_pad_events(connection: Connection, flight_ids: set[str],
+                       tracks: dict[str, list]) -> None:
+    """Arrivals on and departures from pads along each flight's track (stored once)."""
+    site_points = list(repo.sites(connection).values())
+    if not site_points:
+        return
+    rows = []
+    for flight_id in sorted(flight_ids):
+        tracks[flight_id] = repo.flight_track(connection, flight_id)
+        rows += [{"flight_id": flight_id, "drone_id": event.drone_id, "site_id": event.site_id,
+                  "kind": event.kind, "at": event.at}
+                 for event in pad_transitions(tracks[flight_id], site_points)]
+    repo.insert_new(connection, repo.PAD_EVENT, rows, ["flight_id", "site_id", "kind", "at"])
 
 
 def _exposure(connection: Connection, details: SpecimenFacts, flight_ids: set[str],
