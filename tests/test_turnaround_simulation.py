@@ -92,8 +92,15 @@ def test_a_simulated_day_raises_exactly_the_expected_alerts(engine):
                                       ).all()
     assert {row.barcode for row in recorded} == {
         b for kind, b in expected if kind == "temperature_excursion"}
-    for row in recorded:  # min, max and time out of range as the truth has them
-        assert row.temp_max_c == pytest.approx(truth[row.barcode]["temp_max_c"], abs=0.5)
-        assert row.temp_min_c == pytest.approx(truth[row.barcode]["temp_min_c"], abs=0.5)
-        assert row.temp_out_of_range_s == pytest.approx(
-            truth[row.barcode]["seconds_out_of_range"], abs=30)
+    silent = {f["subject"] for f in run.outcomes if f["type"] == "fault"
+              and f["fault"] == "lost_link"}
+    for row in recorded:
+        real = truth[row.barcode]
+        if silent & set(real["flights"]):
+            # no telemetry in the gap: the box may have been warmer than anyone could see
+            assert row.temp_max_c <= real["temp_max_c"] + 0.5
+            continue
+        # min, max and time out of range as the truth has them (give or take sensor noise)
+        assert row.temp_max_c == pytest.approx(real["temp_max_c"], abs=0.5)
+        assert row.temp_min_c == pytest.approx(real["temp_min_c"], abs=0.5)
+        assert row.temp_out_of_range_s == pytest.approx(real["seconds_out_of_range"], abs=30)
