@@ -404,8 +404,8 @@ class Phases:
            ("alert_store", "apply"))
     DETAIL = (("repo", "changed_since"), ("repo", "barcodes_on_flights"), ("repo", "flights_of"),
               ("repo", "flight_facts"), ("repo", "specimen_details"), ("repo", "custody_facts"),
-              ("repo", "upsert"), ("repo", "flight_track"), ("repo", "last_telemetry_time"),
-              ("repo", "recent_track"), ("repo", "route_points"),
+              ("repo", "upsert"), ("repo", "flight_track"), ("repo", "last_seen"),
+              ("repo", "recent_tracks"), ("repo", "routes"), ("sweep", "_cargo_in_transit"),
               ("sweep", "_predicted_breaches"))
 
     def __init__(self) -> None:
@@ -421,7 +421,9 @@ class Phases:
     def install(self) -> None:
         for module_name, name in self.TOP + self.DETAIL:
             module = self.modules[module_name]
-            original = getattr(module, name)
+            original = getattr(module, name, None)
+            if original is None:
+                continue  # a phase the code no longer has
             self._saved.append((module, name, original))
             setattr(module, name, self._wrap(f"{module_name}.{name}", original))
 

@@ -182,8 +182,10 @@ class SpecimenTracking(SQLModel, table=True):
 
     __tablename__ = "specimen_tracking"
     __table_args__ = (
-        Index("ix_specimen_tracking_open_deadline", "is_open", "deadline"),
-        Index("ix_specimen_tracking_flight", "flight_id"),
+        Index("ix_specimen_tracking_open_warning", "warning_at",
+              sqlite_where=text("is_open"), postgresql_where=text("is_open")),
+        Index("ix_specimen_tracking_flight_state", "flight_id", "state"),
+        Index("ix_specimen_tracking_updated", "updated_at"),
     )
 
     barcode: str = Field(primary_key=True, max_length=64)

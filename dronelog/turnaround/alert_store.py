@@ -6,11 +6,21 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from dronelog.domain.alerts import AlertKind, AlertState, Condition, KnownAlert, Reconciliation
+from dronelog.domain.alerts import (
+    LATCHED,
+    AlertKind,
+    AlertState,
+    Condition,
+    KnownAlert,
+    Reconciliation,
+)
 from dronelog.storage.tables import Alert, AlertChange
 
 ALERT = Alert.__table__
 CHANGE = AlertChange.__table__
+
+
+_LATCHED_KINDS = sorted(kind.value for kind in LATCHED)
 
 
 class AlertError(ValueError):
@@ -18,7 +28,8 @@ class AlertError(ValueError):
 
 
 def known_alerts(connection: Connection, subject_ids: set[str]) -> list[KnownAlert]:
-    """Active alerts, and resolved latched ones of the given subjects."""
+    """Active alerts, and resolved latched ones of the given subjects (only those matter to
+    `reconcile`)."""
     rows = list(connection.execute(select(ALERT.c.id, ALERT.c.subject_kind, ALERT.c.subject_id,
                                           ALERT.c.kind, ALERT.c.state)
                                    .where(ALERT.c.state != AlertState.RESOLVED.value)))
@@ -28,35 +39,39 @@ def known_alerts(connection: Connection, subject_ids: set[str]) -> list[KnownAle
             select(ALERT.c.id, ALERT.c.subject_kind, ALERT.c.subject_id, ALERT.c.kind,
                    ALERT.c.state)
             .where(and_(ALERT.c.state == AlertState.RESOLVED.value,
+                        ALERT.c.kind.in_(_LATCHED_KINDS),
                         ALERT.c.subject_id.in_(ids[start:start + 500])))))
     return [KnownAlert(r.id, r.subject_kind, r.subject_id, AlertKind(r.kind),
                        AlertState(r.state)) for r in rows]
 
 
 def apply(connection: Connection, changes: Reconciliation, now: datetime) -> list[int]:
-    """Open and resolve alerts as reconciled; the ids of the alerts that changed."""
-    changed = []
-    for condition in changes.to_open:
-        changed.append(open_alert(connection, condition, now))
-    for alert_id, why in changes.to_resolve:
-        connection.execute(update(ALERT).where(ALERT.c.id == alert_id).values(
-            state=AlertState.RESOLVED.value, resolved_at=now, resolved_by="dronelog",
-            resolution_note=why))
-        _record(connection, alert_id, "resolved", now, "dronelog", why)
-        changed.append(alert_id)
-    return changed
+    """Open and resolve alerts as reconciled, in bulk; the ids of the alerts that changed."""
+    opened = _open_many(connection, changes.to_open, now)
+    resolved = [alert_id for alert_id, _ in changes.to_resolve]
+    for start in range(0, len(resolved), 500):
+        connection.execute(update(ALERT).where(ALERT.c.id.in_(resolved[start:start + 500]))
+                           .values(state=AlertState.RESOLVED.value, resolved_at=now,
+                                   resolved_by="dronelog", resolution_note="condition cleared"))
+    change_rows = [_change_row(alert_id, "opened", now, "dronelog", None) for alert_id in opened]
+    change_rows += [_change_row(alert_id, "resolved", now, "dronelog", why)
+                    for alert_id, why in changes.to_resolve]
+    if change_rows:
+        connection.execute(insert(CHANGE), change_rows)
+    return opened + resolved
 
 
-def open_alert(connection: Connection, condition: Condition, now: datetime) -> int:
-    alert_id = connection.execute(insert(ALERT).values(
-        subject_kind=condition.subject_kind, subject_id=condition.subject_id,
-        kind=condition.kind.value, severity=condition.severity.value,
-        state=AlertState.OPEN.value, message=condition.message,
-        details=json.dumps(condition.details, default=str, sort_keys=True),
-        site_id=condition.site_id, drone_id=condition.drone_id, opened_at=now,
-    ).returning(ALERT.c.id)).scalar_one()
-    _record(connection, alert_id, "opened", now, "dronelog", None)
-    return alert_id
+def _open_many(connection: Connection, conditions: list[Condition], now: datetime) -> list[int]:
+    if not conditions:
+        return []
+    rows = [{"subject_kind": c.subject_kind, "subject_id": c.subject_id, "kind": c.kind.value,
+             "severity": c.severity.value, "state": AlertState.OPEN.value, "message": c.message,
+             "details": json.dumps(c.details, default=str, sort_keys=True),
+             "site_id": c.site_id, "drone_id": c.drone_id, "opened_at": now}
+            for c in conditions]
+    result = connection.execute(
+        insert(ALERT).returning(ALERT.c.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
 
 
 def acknowledge(connection: Connection, alert_id: int, by: str, now: datetime) -> None:
@@ -90,5 +105,10 @@ def _state_of(connection: Connection, alert_id: int) -> AlertState:
 
 def _record(connection: Connection, alert_id: int, change: str, now: datetime, by: str | None,
             note: str | None) -> None:
-    connection.execute(insert(CHANGE).values(alert_id=alert_id, change=change, at=now, by=by,
-                                             note=note, published=False))
+    connection.execute(insert(CHANGE).values(_change_row(alert_id, change, now, by, note)))
+
+
+def _change_row(alert_id: int, change: str, now: datetime, by: str | None,
+                note: str | None) -> dict:
+    return {"alert_id": alert_id, "change": change, "at": now, "by": by, "note": note,
+            "published": False}

@@ -83,23 +83,40 @@ def specimen_details(connection: Connection, barcodes: Iterable[str]
     return details
 
 
-def flight_track(connection: Connection, flight_id: str) -> list[TelemetryFact]:
-    rows = connection.execute(select(TELEMETRY).where(TELEMETRY.c.flight_id == flight_id)
-                              .order_by(TELEMETRY.c.event_time))
-    return [_telemetry_fact(row) for row in rows]
+def flight_tracks(connection: Connection, flight_ids: Iterable[str]
+                  ) -> dict[str, list[TelemetryFact]]:
+    """Each flight's telemetry in time order (one query per 500 flights)."""
+    tracks: dict[str, list[TelemetryFact]] = {flight_id: [] for flight_id in flight_ids}
+    for chunk in _chunks(tracks):
+        rows = connection.execute(select(TELEMETRY).where(TELEMETRY.c.flight_id.in_(chunk))
+                                  .order_by(TELEMETRY.c.flight_id, TELEMETRY.c.event_time))
+        for row in rows:
+            tracks[row.flight_id].append(_telemetry_fact(row))
+    return tracks
 
 
-def recent_track(connection: Connection, drone_id: str, since: datetime
-                 ) -> list[TelemetryFact]:
-    rows = connection.execute(select(TELEMETRY).where(and_(
-        TELEMETRY.c.drone_id == drone_id, TELEMETRY.c.event_time >= since))
-        .order_by(TELEMETRY.c.event_time))
-    return [_telemetry_fact(row) for row in rows]
+def recent_tracks(connection: Connection, drone_ids: Iterable[str], since: datetime
+                  ) -> dict[str, list[TelemetryFact]]:
+    """Each drone's telemetry since `since`, in time order (one query per 500 drones)."""
+    tracks: dict[str, list[TelemetryFact]] = defaultdict(list)
+    for chunk in _chunks(drone_ids):
+        rows = connection.execute(select(TELEMETRY).where(and_(
+            TELEMETRY.c.drone_id.in_(chunk), TELEMETRY.c.event_time >= since))
+            .order_by(TELEMETRY.c.drone_id, TELEMETRY.c.event_time))
+        for row in rows:
+            tracks[row.drone_id].append(_telemetry_fact(row))
+    return tracks
 
 
-def last_telemetry_time(connection: Connection, drone_id: str) -> datetime | None:
-    return as_utc(connection.execute(select(func.max(TELEMETRY.c.event_time))
-                                     .where(TELEMETRY.c.drone_id == drone_id)).scalar())
+def last_seen(connection: Connection, drone_ids: Iterable[str]) -> dict[str, datetime]:
+    """The newest telemetry time of each drone."""
+    seen = {}
+    for chunk in _chunks(drone_ids):
+        rows = connection.execute(select(TELEMETRY.c.drone_id, func.max(TELEMETRY.c.event_time))
+                                  .where(TELEMETRY.c.drone_id.in_(chunk))
+                                  .group_by(TELEMETRY.c.drone_id))
+        seen.update({drone_id: as_utc(moment) for drone_id, moment in rows})
+    return seen
 
 
 def _telemetry_fact(row) -> TelemetryFact:
@@ -115,19 +132,23 @@ def sites(connection: Connection) -> dict[str, SitePoint]:
             for row in connection.execute(select(SITE))}
 
 
-def route_points(connection: Connection, site_points: dict[str, SitePoint], origin: str | None,
-                 destination: str | None) -> list[tuple[float, float]] | None:
-    """Origin, waypoints, destination; None if either site is unknown."""
+def routes(connection: Connection) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Waypoints of every planned route, by (origin, destination)."""
+    return {(row.origin_site_id, row.destination_site_id):
+            [tuple(p) for p in json.loads(row.waypoints)] for row in connection.execute(
+                select(ROUTE))}
+
+
+def route_points(site_points: dict[str, SitePoint],
+                 planned: dict[tuple[str, str], list[tuple[float, float]]],
+                 origin: str | None, destination: str | None
+                 ) -> list[tuple[float, float]] | None:
+    """Origin, waypoints (of the route either way), destination; None if a site is unknown."""
     if origin not in site_points or destination not in site_points:
         return None
-    row = connection.execute(select(ROUTE).where(and_(
-        ROUTE.c.origin_site_id == origin, ROUTE.c.destination_site_id == destination))).first()
-    waypoints = [tuple(p) for p in json.loads(row.waypoints)] if row else []
-    if not row:
-        back = connection.execute(select(ROUTE).where(and_(
-            ROUTE.c.origin_site_id == destination, ROUTE.c.destination_site_id == origin))
-        ).first()
-        waypoints = [tuple(p) for p in reversed(json.loads(back.waypoints))] if back else []
+    waypoints = planned.get((origin, destination))
+    if waypoints is None:
+        waypoints = list(reversed(planned.get((destination, origin), [])))
     start, end = site_points[origin], site_points[destination]
     return [(start.lat, start.lon), *waypoints, (end.lat, end.lon)]
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, false, or_, select, true
 
 from dronelog.domain.alerts import AlertKind, Condition, reconcile
 from dronelog.domain.eta import estimate_eta, predicted_breach
@@ -56,13 +56,16 @@ def evaluate(connection: Connection, now: datetime, rules: SweepRules) -> list[C
 
 def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRules
                          ) -> list[Condition]:
+    """Two index-backed queries: open specimens past their warning time (or already known
+    to be in trouble), and recently closed ones that can still raise an alert."""
     recent = now - rules.lookback
-    rows = connection.execute(select(T).where(or_(
-        and_(T.c.is_open.is_(True), T.c.warning_at <= now),
-        and_(T.c.is_open.is_(False), T.c.updated_at >= recent),
-        T.c.excursion.is_(True) & (T.c.updated_at >= recent),
-        (T.c.custody_gaps != "[]") & (T.c.updated_at >= recent),
-    ))).all()
+    in_trouble = or_(T.c.excursion == true(), T.c.custody_gaps != "[]")
+    open_rows = connection.execute(select(T).where(and_(
+        T.c.is_open == true(), or_(T.c.warning_at <= now, in_trouble)))).all()
+    closed_rows = connection.execute(select(T).where(and_(
+        T.c.updated_at >= recent, T.c.is_open == false(),
+        or_(T.c.received_at > T.c.deadline, T.c.rejected_at.is_not(None), in_trouble)))).all()
+    rows = open_rows + closed_rows
     conditions = []
     for row in rows:
         deadline, collected = repo.as_utc(row.deadline), repo.as_utc(row.collected_at)
@@ -75,7 +78,7 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
                 "specimen", row.barcode, AlertKind.BREACH,
                 f"{row.barcode} ({row.priority}) not received by its deadline "
                 f"{deadline:%H:%M} UTC", facts, **where))
-        elif row.is_open:
+        elif row.is_open and repo.as_utc(row.warning_at) <= now:
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.TURNAROUND_WARNING,
                 f"{row.barcode} ({row.priority}) has used most of its turnaround budget; "
@@ -113,24 +116,27 @@ def _flight_conditions(connection: Connection, now: datetime, rules: SweepRules
     flights = connection.execute(select(F).where(F.c.state.in_(("airborne", "diverted")))).all()
     if not flights:
         return []
-    site_points = repo.sites(connection)
+    drones = {flight.drone_id for flight in flights}
+    site_points, planned = repo.sites(connection), repo.routes(connection)
+    seen = repo.last_seen(connection, drones)
+    tracks = repo.recent_tracks(connection, drones,
+                                now - timedelta(seconds=max(rules.eta_smoothing_s, 120)))
+    cargo = _cargo_in_transit(connection, [flight.flight_id for flight in flights])
     conditions = []
     for flight in flights:
         where = dict(site_id=flight.destination_site_id, drone_id=flight.drone_id)
-        last_seen = repo.last_telemetry_time(connection, flight.drone_id)
-        if lost_link(last_seen, now, airborne=True, threshold_s=rules.lost_link_s):
-            silent = (now - last_seen).total_seconds() if last_seen else None
+        last = seen.get(flight.drone_id)
+        if lost_link(last, now, airborne=True, threshold_s=rules.lost_link_s):
             conditions.append(Condition(
                 "flight", flight.flight_id, AlertKind.LOST_LINK,
                 f"{flight.drone_id} on {flight.flight_id}: no telemetry for "
-                f"{silent:.0f} s" if silent is not None else
+                f"{(now - last).total_seconds():.0f} s" if last else
                 f"{flight.drone_id} on {flight.flight_id}: no telemetry since take-off",
-                {"last_seen": last_seen.isoformat() if last_seen else None}, **where))
-        route = repo.route_points(connection, site_points, flight.origin_site_id,
+                {"last_seen": last.isoformat() if last else None}, **where))
+        route = repo.route_points(site_points, planned, flight.origin_site_id,
                                   flight.destination_site_id)
-        track = repo.recent_track(connection, flight.drone_id,
-                                  now - timedelta(seconds=max(rules.eta_smoothing_s, 120)))
-        track = [t for t in track if t.flight_id == flight.flight_id and t.event_time <= now]
+        track = [t for t in tracks.get(flight.drone_id, [])
+                 if t.flight_id == flight.flight_id and t.event_time <= now]
         if route is None or not track:
             continue
         here = (track[-1].lat, track[-1].lon)
@@ -148,14 +154,22 @@ def _flight_conditions(connection: Connection, now: datetime, rules: SweepRules
                 f"{eta.remaining_m / 1000:.1f} km to go needs plus the reserve",
                 {"battery_pct": track[-1].battery_pct, "remaining_m": eta.remaining_m},
                 **where))
-        conditions += _predicted_breaches(connection, flight, eta, now)
+        conditions += _predicted_breaches(cargo.get(flight.flight_id, []), flight, eta, now)
     return conditions
 
 
-def _predicted_breaches(connection: Connection, flight, eta, now: datetime) -> list[Condition]:
-    cargo = connection.execute(select(T).where(and_(
-        T.c.flight_id == flight.flight_id, T.c.is_open.is_(True),
-        T.c.state == "in_transit"))).all()
+def _cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str, list]:
+    """Specimens in transit, by flight, in one query per 500 flights."""
+    cargo: dict[str, list] = {}
+    for start in range(0, len(flight_ids), 500):
+        rows = connection.execute(select(T).where(and_(
+            T.c.flight_id.in_(flight_ids[start:start + 500]), T.c.state == "in_transit")))
+        for row in rows:
+            cargo.setdefault(row.flight_id, []).append(row)
+    return cargo
+
+
+def _predicted_breaches(cargo: list, flight, eta, now: datetime) -> list[Condition]:
     conditions = []
     for row in cargo:
         deadline = repo.as_utc(row.deadline)

@@ -57,6 +57,7 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
     tracks: dict[str, list] = {}
     _record_pad_events(connection, flights_to_derive, tracks)
 
+    tracks.update(repo.flight_tracks(connection, all_flights - tracks.keys()))
     details = repo.specimen_details(connection, barcodes)
     custody = repo.custody_facts(connection, barcodes)
     rows = []
@@ -67,7 +68,7 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
                                  destination_site_id=details[barcode].destination_site_id)
         if status is None or status.collected_at is None:
             continue  # a turnaround is counted from collection: wait for that event
-        exposure = _exposure(connection, details[barcode], loaded_on.get(barcode, set()),
+        exposure = _exposure(details[barcode], loaded_on.get(barcode, set()),
                              statuses, tracks, excursion_grace_s)
         rows.append(_specimen_row(details[barcode], status, policies, exposure, statuses, now))
     repo.upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
@@ -80,19 +81,17 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
 def _record_pad_events(connection: Connection, flight_ids: set[str],
                        tracks: dict[str, list]) -> None:
     """Arrivals on and departures from pads along each flight's track (stored once)."""
+    tracks.update(repo.flight_tracks(connection, flight_ids))
     site_points = list(repo.sites(connection).values())
-    if not site_points:
-        return
     rows = []
     for flight_id in sorted(flight_ids):
-        tracks[flight_id] = repo.flight_track(connection, flight_id)
         rows += [{"flight_id": flight_id, "drone_id": event.drone_id, "site_id": event.site_id,
                   "kind": event.kind, "at": event.at}
                  for event in pad_transitions(tracks[flight_id], site_points)]
     repo.insert_new(connection, repo.PAD_EVENT, rows, ["flight_id", "site_id", "kind", "at"])
 
 
-def _exposure(connection: Connection, details: SpecimenFacts, flight_ids: set[str],
+def _exposure(details: SpecimenFacts, flight_ids: set[str],
               statuses: dict[str, FlightStatus], tracks: dict[str, list],
               grace_s: float) -> tuple[float | None, float | None, float, bool]:
     """Payload temperature over every flight the specimen was on: min, max, seconds out of
@@ -102,10 +101,8 @@ def _exposure(connection: Connection, details: SpecimenFacts, flight_ids: set[st
         return None, None, 0.0, False
     lows, highs, outside = [], [], 0.0
     for flight_id in sorted(flight_ids):
-        if flight_id not in statuses:
+        if flight_id not in statuses or flight_id not in tracks:
             continue
-        if flight_id not in tracks:
-            tracks[flight_id] = repo.flight_track(connection, flight_id)
         exposure = temperature_exposure(tracks[flight_id], band.low_c, band.high_c,
                                         grace_s=grace_s)
         if exposure.min_c is not None:
