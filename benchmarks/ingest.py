@@ -35,6 +35,7 @@ import platform
 import queue
 import random
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -49,6 +50,7 @@ from pathlib import Path
 SCENARIOS = ("bare", "ingester-sqlite", "ingester-pg", "naive-sqlite", "naive-pg")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "dronelog/v1"
+MAX_UNACKED = 20_000  # publisher: stay well below paho's 65535 message ids
 
 
 def say(message: str) -> None:
@@ -59,21 +61,29 @@ def say(message: str) -> None:
 
 
 def _telemetry(drone: int, seq: int, event_time: datetime, event_id: uuid.UUID,
-               rng: random.Random):
+               rng: random.Random, full: bool) -> str:
+    """One Telemetry message as JSON. `full`: every optional field too (~350 bytes); else the
+    contract's required fields only (~255 bytes), optional fields left out."""
     from dronelog.contract.messages import Telemetry
 
-    return Telemetry(
+    optional = {}
+    if full:
+        optional = {"flight_id": f"FLT-{drone:05d}-{seq // 3600:04d}",
+                    "height_m": round(60 + rng.random() * 60, 1),
+                    "payload_temp_c": round(2 + rng.random() * 6, 2),
+                    "link_quality_pct": round(50 + rng.random() * 50, 1)}
+    event = Telemetry(
         schema_version=1, event_id=event_id, event_time=event_time,
-        drone_id=f"drone-{drone:05d}", seq=seq, flight_id=f"FLT-{drone:05d}-{seq // 3600:04d}",
+        drone_id=f"drone-{drone:05d}", seq=seq,
         lat=round(31.0 + rng.random() * 0.5, 6), lon=round(121.2 + rng.random() * 0.6, 6),
-        alt_m=round(80 + rng.random() * 60, 1), height_m=round(60 + rng.random() * 60, 1),
-        ground_speed_mps=round(rng.random() * 25, 2), heading_deg=round(rng.random() * 359, 1),
-        battery_pct=round(20 + rng.random() * 80, 1), payload_temp_c=round(2 + rng.random() * 6, 2),
-        link_quality_pct=round(50 + rng.random() * 50, 1),
+        alt_m=round(80 + rng.random() * 60, 1), ground_speed_mps=round(rng.random() * 25, 2),
+        heading_deg=round(rng.random() * 359, 1), battery_pct=round(20 + rng.random() * 80, 1),
+        **optional,
     )
+    return event.model_dump_json(exclude_none=True)
 
 
-def make_payloads(count: int, drones: int, seed: int) -> list[tuple[str, bytes]]:
+def make_payloads(count: int, drones: int, seed: int, full: bool) -> list[tuple[str, bytes]]:
     """`count` Telemetry messages round-robin over `drones` drone ids; seq +1 per drone."""
     from dronelog.contract.topics import TopicLayout
 
@@ -84,9 +94,9 @@ def make_payloads(count: int, drones: int, seed: int) -> list[tuple[str, bytes]]
     out = []
     for i in range(count):
         drone, seq = i % drones, i // drones
-        event = _telemetry(drone, seq, start + timedelta(milliseconds=i),
-                           uuid.UUID(int=rng.getrandbits(128), version=4), rng)
-        out.append((topics[drone], event.model_dump_json().encode()))
+        payload = _telemetry(drone, seq, start + timedelta(milliseconds=i),
+                             uuid.UUID(int=rng.getrandbits(128), version=4), rng, full)
+        out.append((topics[drone], payload.encode()))
     return out
 
 
@@ -94,7 +104,7 @@ class TemplateStream:
     """Endless Telemetry stream for the soak: one model_dump_json template per drone, with the
     event id, event time and seq filled in at send time (cheap enough for 10,000+ msg/s)."""
 
-    def __init__(self, drones: int, seed: int) -> None:
+    def __init__(self, drones: int, seed: int, full: bool) -> None:
         from dronelog.contract.messages import Telemetry
         from dronelog.contract.topics import TopicLayout
 
@@ -106,7 +116,7 @@ class TemplateStream:
         marker_seq = 987654321987
         self.templates = []
         for d in range(drones):
-            dump = _telemetry(d, marker_seq, marker_time, marker_id, rng).model_dump_json()
+            dump = _telemetry(d, marker_seq, marker_time, marker_id, rng, full)
             marker_time_text = json.loads(dump)["event_time"]
             assert "%" not in dump
             template = (dump.replace(str(marker_id), "%(e)s")
@@ -142,81 +152,196 @@ def _mqtt5_client(client_id: str, **kwargs):
                        **kwargs)
 
 
-def publisher_main(port: int, payloads, soak: dict | None, inflight: int, ready, go, published,
-                   results) -> None:
-    """Publish `payloads` (or a rate-limited TemplateStream when `soak`) at QoS 1."""
-    import paho.mqtt.client as mqtt
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
+
+class RawPublisher:
+    """A minimal MQTT 5 QoS 1 publisher on a plain socket: frames PUBLISH packets itself and
+    writes them in large chunks; a reader thread counts PUBACKs. It spends far less CPU per
+    message than paho, so on a small machine the publisher does not starve the consumer."""
+
+    def __init__(self, port: int, client_id: str, on_ack) -> None:
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        cid = client_id.encode()
+        body = (b"\x00\x04MQTT\x05\x02" + (120).to_bytes(2, "big") + b"\x00"
+                + len(cid).to_bytes(2, "big") + cid)
+        self.sock.sendall(b"\x10" + _varint(len(body)) + body)
+        head = self._recv_exact(2)
+        if head[0] != 0x20:
+            raise RuntimeError(f"expected CONNACK, got packet type {head[0] >> 4}")
+        length = head[1]  # CONNACK is short; a longer one has properties, read them all
+        if length & 0x80:
+            raise RuntimeError("unexpectedly long CONNACK")
+        rest = self._recv_exact(length)
+        if rest[1] != 0:
+            raise RuntimeError(f"broker refused the connection: reason {rest[1]}")
+        self.on_ack = on_ack
+        self.next_id = 0
+        self.last_ping = time.monotonic()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _recv_exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            data += chunk
+        return data
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            pos, acks, size = 0, 0, len(buffer)
+            while pos + 2 <= size:
+                kind = buffer[pos] >> 4
+                length, shift, i = 0, 0, pos + 1
+                while i < size:
+                    byte = buffer[i]
+                    length |= (byte & 0x7F) << shift
+                    shift += 7
+                    i += 1
+                    if not byte & 0x80:
+                        break
+                else:
+                    break
+                if i + length > size:
+                    break
+                if kind == 4:  # PUBACK
+                    acks += 1
+                pos = i + length
+            buffer = buffer[pos:]
+            if acks:
+                self.on_ack(acks)
+
+    def send(self, messages) -> None:
+        parts = []
+        for topic, payload in messages:
+            self.next_id = self.next_id % 65535 + 1
+            t = topic.encode()
+            body = (len(t).to_bytes(2, "big") + t + self.next_id.to_bytes(2, "big") + b"\x00"
+                    + payload)
+            parts.append(b"\x32" + _varint(len(body)) + body)
+        if time.monotonic() - self.last_ping > 30:
+            parts.append(b"\xc0\x00")  # PINGREQ: keep the 120 s keepalive happy
+            self.last_ping = time.monotonic()
+        self.sock.sendall(b"".join(parts))
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
+        finally:
+            self.sock.close()
+
+
+class PahoPublisher:
+    def __init__(self, port: int, client_id: str, on_ack, inflight: int) -> None:
+        connected = threading.Event()
+        self.client = _mqtt5_client(client_id)
+        self.client.max_inflight_messages_set(inflight)
+        self.client.max_queued_messages_set(0)
+        self.client.on_publish = lambda *_args: on_ack(1)
+        self.client.on_connect = lambda *_args: connected.set()
+        self.client.connect("127.0.0.1", port, keepalive=120)
+        self.client.loop_start()
+        if not connected.wait(15):
+            raise RuntimeError("publisher could not connect")
+
+    def send(self, messages) -> None:
+        for topic, payload in messages:
+            self.client.publish(topic, payload, qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def publisher_main(port: int, payloads, soak: dict | None, kind: str, inflight: int, ready, go,
+                   published, results) -> None:
+    """Publish `payloads` (or a rate-limited TemplateStream when `soak`) at QoS 1.
+
+    At most MAX_UNACKED messages are outstanding (sent, not yet PUBACKed by the broker): paho
+    numbers messages 1..65535 and keys its pending QoS 1 messages by that number, so more
+    would overwrite each other and never complete; the raw publisher reuses ids the same way.
+    """
     acked = 0
-    all_acked = threading.Event()
+    lock = threading.Lock()
     total = [len(payloads) if payloads is not None else None]
-    connected = threading.Event()
+    all_acked = threading.Event()
 
-    def on_publish(_client, _userdata, _mid, _reason_code, _properties) -> None:
+    def on_ack(n: int) -> None:
         nonlocal acked
-        acked += 1
-        if acked % 200 == 0:
+        with lock:
+            acked += n
             published.value = acked
-        if total[0] is not None and acked >= total[0]:
-            published.value = acked
-            all_acked.set()
+            if total[0] is not None and acked >= total[0]:
+                all_acked.set()
 
-    client = _mqtt5_client(f"bench-pub-{uuid.uuid4().hex[:8]}")
-    client.max_inflight_messages_set(inflight)
-    client.max_queued_messages_set(0)
-    client.on_publish = on_publish
-    client.on_connect = lambda *_args: connected.set()
-    stream = TemplateStream(soak["drones"], soak["seed"]) if soak else None
-    client.connect("127.0.0.1", port, keepalive=120)
-    client.loop_start()
-    if not connected.wait(15):
-        raise RuntimeError("publisher could not connect")
+    client_id = f"bench-pub-{uuid.uuid4().hex[:8]}"
+    client = (RawPublisher(port, client_id, on_ack) if kind == "raw"
+              else PahoPublisher(port, client_id, on_ack, inflight))
+    stream = TemplateStream(soak["drones"], soak["seed"], soak["full"]) if soak else None
     ready.set()
     go.wait()
-    out: dict = {}
+    out: dict = {"publisher": kind}
+    chunk = 500
     if payloads is not None:
         t_first = time.monotonic()
-        for topic, payload in payloads:
-            client.publish(topic, payload, qos=1)
+        for start in range(0, len(payloads), chunk):
+            while start - acked > MAX_UNACKED:
+                time.sleep(0.0005)
+            client.send(payloads[start:start + chunk])
         t_sent = time.monotonic()
         all_acked.wait(3600)
         out.update(t_first=t_first, t_sent=t_sent, t_acked=time.monotonic(), sent=len(payloads),
                    acked=acked)
     else:
-        rate, duration, max_ahead = soak["rate"], soak["duration_s"], soak["max_unacked"]
+        rate, duration = soak["rate"], soak["duration_s"]
         sent = 0
         throttled = 0.0
         t_first = time.monotonic()
-        stamp, stamp_at = datetime.now(UTC).isoformat(), t_first
         while True:
             now = time.monotonic()
             elapsed = now - t_first
             if elapsed >= duration:
                 break
-            if now - stamp_at >= 0.01:
-                stamp, stamp_at = datetime.now(UTC).isoformat(), now
-            target = min(int(rate * elapsed), sent + max(1, rate // 100))
-            if sent - acked > max_ahead:  # the broker stopped keeping up: back off
+            if sent - acked > MAX_UNACKED:  # the broker stopped keeping up: back off
                 throttled += 0.005
                 time.sleep(0.005)
                 continue
+            target = min(int(rate * elapsed), sent + chunk)
             if sent >= target:
                 time.sleep(0.002)
                 continue
-            while sent < target:
-                topic, payload = stream.next(stamp)
-                client.publish(topic, payload, qos=1)
-                sent += 1
+            stamp = datetime.now(UTC).isoformat()
+            client.send([stream.next(stamp) for _ in range(target - sent)])
+            sent = target
         t_sent = time.monotonic()
-        total[0] = sent
-        if acked >= sent:
-            all_acked.set()
+        with lock:
+            total[0] = sent
+            if acked >= sent:
+                all_acked.set()
         all_acked.wait(600)
-        published.value = acked
         out.update(t_first=t_first, t_sent=t_sent, t_acked=time.monotonic(), sent=sent,
                    acked=acked, throttled_s=round(throttled, 3))
-    client.disconnect()
-    client.loop_stop()
+    client.close()
     results.put(("publisher", out))
 
 
@@ -284,6 +409,9 @@ def ingester_main(settings_kwargs: dict, ready, stop, status, results) -> None:
         "received": stats.received, "acked": stats.acked, "batches": stats.batches,
         "stored": dict(stats.stored), "duplicates": stats.duplicates,
         "dead_lettered": dict(stats.dead_lettered), "storage_retries": stats.storage_retries,
+        "effective_settings": {name: getattr(settings, name) for name in (
+            "batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous",
+            "mqtt_protocol")},
     }))
 
 
@@ -295,7 +423,7 @@ NAIVE_COLUMNS = ("event_id", "drone_id", "seq", "flight_id", "event_time", "rece
 def naive_main(kind: str, target: str, port: int, ready, stop, counter, results) -> None:
     """What one writes first: json.loads, one INSERT and one COMMIT per message, auto-ack."""
     if kind == "sqlite":
-        connection = sqlite3.connect(target)
+        connection = sqlite3.connect(target, check_same_thread=False)
         marks = ", ".join("?" for _ in NAIVE_COLUMNS)
     else:
         import psycopg
@@ -508,7 +636,8 @@ class Bench:
         results = ctx.Queue()
         published = ctx.Value("q", 0, lock=False)
         process = ctx.Process(target=publisher_main, name="bench-publisher", daemon=True,
-                              args=(self.broker.port, payloads, soak, self.args.pub_inflight,
+                              args=(self.broker.port, payloads, soak, self.args.publisher,
+                                    self.args.pub_inflight,
                                     ready, go, published, results))
         process.start()
         if not ready.wait(120):
@@ -548,8 +677,9 @@ class Bench:
             t_go = time.monotonic()
             done_at = None
             stored = 0
-            next_report = t_go + 2
+            next_report = t_go + 5
             peak_rss = 0
+            last_stored, last_change = -1, t_go
             while time.monotonic() - t_go < timeout:
                 if scenario == "bare":
                     stored = consumer["counter"].value
@@ -572,7 +702,16 @@ class Bench:
                         extra = f", ingester received {s[0]} acked {s[1]} queue {s[3]}"
                     say(f"  {time.monotonic() - t_go:6.1f} s: published(acked by broker) "
                         f"{publisher['published'].value}, stored {stored}{extra}")
-                    next_report = time.monotonic() + 2
+                    next_report = time.monotonic() + 5
+                if stored != last_stored:
+                    last_stored, last_change = stored, time.monotonic()
+                elif time.monotonic() - last_change > self.args.stall_s:
+                    say(f"{scenario}: no progress for {self.args.stall_s} s; giving up")
+                    break
+                if not consumer["process"].is_alive():
+                    say(f"{scenario}: the consumer process died (exit code "
+                        f"{consumer['process'].exitcode})")
+                    break
             pub = self._result(publisher, 120)
             self._finish(publisher["process"])
             consumer["stop"].set()
@@ -623,7 +762,8 @@ class Bench:
         try:
             consumer = self._start_consumer(f"ingester-{args.soak_db}", 0, db)
             soak = {"rate": args.soak_rate, "duration_s": duration_s, "drones": args.drones,
-                    "seed": args.seed, "max_unacked": 50_000}
+                    "seed": args.seed, "max_unacked": MAX_UNACKED,
+                    "full": args.payload == "full"}
             publisher = self._start_publisher(None, soak)
             pid = consumer["process"].pid
             say(f"soak: {args.soak_rate} msg/s for {args.duration_min} min on {args.soak_db}; "
@@ -776,6 +916,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--naive-count", type=int, default=10_000,
                         help="messages per run for the naive scenarios (one commit each)")
     parser.add_argument("--drones", type=int, default=10_000, help="distinct drone ids")
+    parser.add_argument("--payload", choices=("minimal", "full"), default="minimal",
+                        help="minimal: the contract's required Telemetry fields (~255 bytes); "
+                             "full: every optional field too (~350 bytes)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {', '.join(SCENARIOS)}")
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario")
@@ -793,10 +936,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Ingester receive_maximum (default: Settings default)")
     parser.add_argument("--sqlite-synchronous", default=None,
                         help="Ingester sqlite_synchronous (default: Settings default)")
+    parser.add_argument("--publisher", choices=("raw", "paho"), default="raw",
+                        help="raw: pre-framed MQTT 5 PUBLISH packets on a socket (little CPU); "
+                             "paho: a paho-mqtt client (costs about as much CPU as a consumer)")
     parser.add_argument("--pub-inflight", type=int, default=1000,
-                        help="publisher's max in-flight QoS 1 messages")
+                        help="paho publisher's max in-flight QoS 1 messages")
     parser.add_argument("--timeout-s", type=float, default=300,
                         help="give up on a run after this long")
+    parser.add_argument("--stall-s", type=float, default=60,
+                        help="give up on a run when the stored count stays still this long")
     parser.add_argument("--duration-min", type=float, default=0,
                         help="also run a soak of this many minutes (0: no soak)")
     parser.add_argument("--soak-rate", type=int, default=10_000, help="soak publish rate, msg/s")
@@ -815,8 +963,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _terminate(_signum, _frame) -> None:
+    raise SystemExit(143)  # runs the cleanup in main()'s finally
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     from dronelog.broker import MosquittoBroker
 
     if not MosquittoBroker.available():
@@ -831,7 +984,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.start_broker()
         if not args.soak_only and args.scenarios:
             say(f"pre-generating {args.count} telemetry payloads over {args.drones} drones")
-            payloads = make_payloads(args.count, args.drones, args.seed)
+            payloads = make_payloads(args.count, args.drones, args.seed, args.payload == "full")
             sizes = [len(p) for _, p in payloads]
             say(f"payload bytes: min {min(sizes)}, mean {statistics.fmean(sizes):.1f}, "
                 f"max {max(sizes)}")

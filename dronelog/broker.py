@@ -21,13 +21,17 @@ log = structlog.get_logger("dronelog.broker")
 
 # Settings the ingester's guarantees rely on (see docs/contract.md): queue every QoS 1
 # message for a persistent session that is away, however many, and keep them on disk.
+# Mosquitto writes its whole in-memory state at each autosave (and at a clean stop); every
+# second was measured to bog it down under a backlog of hundreds of thousands of messages
+# (docs/benchmarks.md), so it saves every 10 s: a broker that crashes (not one that is
+# stopped or restarted) can lose up to 10 s of messages it had acknowledged.
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 user {user}
 allow_anonymous true
 persistence true
 persistence_location {data_dir}/
-autosave_interval 1
+autosave_interval 10
 max_queued_messages 0
 max_inflight_messages 0
 max_keepalive 120

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     receive_maximum: int = Field(
         2000, ge=1, le=65535, description="unacknowledged QoS 1 messages the broker may send us"
     )
+    queue_limit: int = Field(20_000, ge=100, description="deliveries held in memory before "
+                             "the network thread waits for the batch loop")
     max_payload_bytes: int = Field(65536, ge=256, description="larger payloads are dead-lettered")
     max_future_skew_s: float = Field(300, ge=0, description="reject event times further ahead")
     max_event_age_s: float = Field(30 * 86400, gt=0, description="reject event times older")

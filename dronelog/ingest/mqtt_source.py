@@ -5,8 +5,10 @@
   and queues its QoS 1 messages.
 - `manual_ack=True`: a message is acknowledged only after the transaction that stores it
   commits. Until then the broker holds it and redelivers it after any disconnect.
-- Receive Maximum bounds the unacknowledged messages the broker may send, which bounds this
-  process's memory however far behind it falls.
+- Receive Maximum asks the broker to send at most that many unacknowledged messages. With
+  Mosquitto 2.0.11 it was measured not to hold once acknowledgements flow
+  (docs/benchmarks.md), so the bound on memory is the delivery queue (`queue_limit`): when it
+  is full, paho's network thread waits for the batch loop to take the next batch.
 - Acks are only sent on the connection a message arrived on. After a reconnect the broker
   resends every unacknowledged message (same packet id, DUP set); acking an old copy could
   acknowledge a different message that now reuses its packet id, so old copies are stored
@@ -163,7 +165,7 @@ class MqttSource:
         try:
             topic = message.topic
         except UnicodeDecodeError:
-            topic = repr(message._topic)  # noqa: SLF001: the raw bytes are all there is
+            topic = repr(message._topic)  # not UTF-8: keep the raw bytes, readably
         self._queue.put(Delivery(topic=topic, payload=message.payload,
                                  received_at=self._clock(), mid=message.mid, qos=message.qos,
                                  generation=self._generation))

@@ -54,7 +54,7 @@ class Ingester:
         self.source = source or MqttSource(
             BrokerAddress.parse(settings.mqtt_url), settings.mqtt_client_id,
             layout.subscriptions(), self.clock.now, receive_maximum=settings.receive_maximum,
-            protocol=settings.mqtt_protocol)
+            queue_limit=settings.queue_limit, protocol=settings.mqtt_protocol)
         self.stop_requested = threading.Event()
         self._give_up = threading.Event()
         self.stats = IngestStats()

@@ -23,6 +23,7 @@ from dronelog.contract.messages import (
 )
 from dronelog.ingest.delivery import Accepted, Rejected
 from dronelog.storage import tables
+from dronelog.storage.telemetry_copy import copy_telemetry
 
 TELEMETRY = tables.TelemetryPoint.__table__
 FLIGHT_EVENT = tables.FlightEvent.__table__
@@ -50,7 +51,8 @@ class BatchWriter:
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock = clock or SystemClock()
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgresql else sqlite.insert
         self._known_drones: set[str] = set()
 
     def write(self, accepted: list[Accepted], rejected: list[Rejected]) -> WriteResult:
@@ -61,7 +63,9 @@ class BatchWriter:
             events = self._event_rows(accepted, self.clock.now())
             for table, rows in events.items():
                 if rows:
-                    inserted = self._insert_new(connection, table, rows, "event_id")
+                    inserted = (copy_telemetry(connection, rows) if table is TELEMETRY
+                                and self._postgresql
+                                else self._insert_new(connection, table, rows, "event_id"))
                     result.stored[table.name] = inserted
                     result.duplicates += len(rows) - inserted
             self._write_registries(connection, accepted, new_drones)
