@@ -8,6 +8,7 @@ acknowledged when a publisher disconnects at once. Never run production on it.
 
 import asyncio
 import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -73,14 +74,23 @@ class MosquittoBroker:
 
     def __init__(self, data_dir: Path, port: int | None = None,
                  binary: str | None = None) -> None:
-        self.binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.binary = binary or self.find()
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
     @staticmethod
-    def available() -> bool:
-        return bool(shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())
+    def find() -> str | None:
+        """The mosquitto binary: DRONELOG_MOSQUITTO_BIN if set, else from PATH or /usr/sbin."""
+        if "DRONELOG_MOSQUITTO_BIN" in os.environ:
+            configured = os.environ["DRONELOG_MOSQUITTO_BIN"]
+            return configured if Path(configured).is_file() else None
+        found = shutil.which("mosquitto")
+        return found or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls.find() is not None
 
     @property
     def url(self) -> str:
