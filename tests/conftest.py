@@ -25,6 +25,7 @@ REQUIRE_REAL = os.environ.get("DRONELOG_REQUIRE_REAL") == "1"
 PG_ADMIN_URL = os.environ.get("DRONELOG_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _missing_real: list[str] = []
+_substituted: list[str] = []
 
 
 def missing_component(what: str) -> None:
@@ -97,19 +98,23 @@ def broker(tmp_path: Path):
     if MosquittoBroker.available():
         instance = MosquittoBroker(tmp_path / "broker").start()
     else:
-        _missing_real.append("the mosquitto binary (ran on embedded amqtt instead)")
+        if REQUIRE_REAL:
+            pytest.fail("the mosquitto binary is required (DRONELOG_REQUIRE_REAL=1)")
+        _substituted.append("the embedded amqtt broker stood in for the missing mosquitto")
         instance = AmqttBroker().start()
     yield instance
     instance.stop()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if _missing_real:
+    if _missing_real or _substituted:
         terminalreporter.section("real components missing")
         for what in sorted(set(_missing_real)):
             terminalreporter.write_line(
                 f"SKIPPED real-component tests for want of {what}; "
                 "set DRONELOG_REQUIRE_REAL=1 to make this a failure")
+        for what in sorted(set(_substituted)):
+            terminalreporter.write_line(f"RAN with a stand-in: {what}")
 
 
 class PrivatePostgres:
