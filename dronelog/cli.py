@@ -399,9 +399,13 @@ def simulate_record(settings: Settings, output: Path, duration: timedelta | None
 @click.pass_obj
 def scheduler(settings: Settings) -> None:
     """Run the turnaround engine: projections, alerts, notifications, daily report."""
+    from dronelog.domain.policies import PolicyError
     from dronelog.turnaround.service import run_scheduler
 
-    run_scheduler(_engine(settings), settings)
+    try:
+        run_scheduler(_engine(settings), settings)
+    except (PolicyError, OSError) as error:
+        raise click.ClickException(f"cannot start the scheduler: {error}") from error
 
 
 @main.group()

@@ -10,6 +10,7 @@ import signal
 import socket
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -37,7 +38,7 @@ class TurnaroundJobs:
         self.clock = clock or SystemClock()
         self.publisher = publisher
         self.holder = holder or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.policies = (PolicyBook.load(settings.policy_file) if settings.policy_file
+        self.policies = (PolicyBook.load(Path(settings.policy_file)) if settings.policy_file
                          else PolicyBook.default())
         self.rules = sweep.SweepRules(lost_link_s=settings.lost_link_s,
                                       off_route_corridor_m=settings.off_route_corridor_m,
