@@ -525,6 +525,78 @@ def _engine(settings: Settings):
     return engine
 
 
+@main.command()
+@click.pass_obj
+def api(settings: Settings) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) with uvicorn."""
+    import uvicorn
+
+    from dronelog.api.app import create_app
+
+    click.echo(f"dronelog API on http://{settings.api_host}:{settings.api_port} "
+               "(OpenAPI: /docs)", err=True)
+    uvicorn.run(create_app(settings, _engine(settings)), host=settings.api_host,
+                port=settings.api_port, log_level=settings.log_level.lower())
+
+
+@main.group()
+def users() -> None:
+    """API users, their roles and tokens."""
+
+
+@users.command("add")
+@click.argument("user_id")
+@click.option("--role", type=click.Choice(["lab", "dispatcher", "admin", "device"]),
+              required=True)
+@click.option("--site", "site_id", default=None, help="the site of a lab or device user")
+@click.option("--name", "display_name", default=None)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input "
+              "(devices need none: give them a token)")
+@click.pass_obj
+def users_add(settings: Settings, user_id: str, role: str, site_id: str | None,
+              display_name: str | None, password_stdin: bool) -> None:
+    """Add a user."""
+    from dronelog.api.accounts import AccountError, Role, add_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        with _engine(settings).begin() as connection:
+            add_user(connection, user_id, Role(role), datetime.now(UTC), password, site_id,
+                     display_name)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"added {role} user {user_id}")
+
+
+@users.command("token")
+@click.argument("user_id")
+@click.option("--hours", type=float, default=None, help="lifetime [DRONELOG_TOKEN_TTL_H]")
+@click.pass_obj
+def users_token(settings: Settings, user_id: str, hours: float | None) -> None:
+    """Issue a bearer token (printed once; only its hash is kept)."""
+    from dronelog.api.accounts import AccountError, issue_token
+
+    try:
+        with _engine(settings).begin() as connection:
+            token = issue_token(connection, user_id, datetime.now(UTC),
+                                timedelta(hours=hours or settings.token_ttl_h))
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(token)
+
+
+@users.command("revoke")
+@click.argument("user_id")
+@click.pass_obj
+def users_revoke(settings: Settings, user_id: str) -> None:
+    """Revoke every token of a user."""
+    from dronelog.api.accounts import revoke_tokens
+
+    with _engine(settings).begin() as connection:
+        count = revoke_tokens(connection, user_id, datetime.now(UTC))
+    click.echo(f"revoked {count} token(s) of {user_id}")
+
+
 DEMO_FAULTS = ("lost_link=0.05,temperature_excursion=0.05,delayed_receipt=0.05,"
                "seal_changed=0.03,duplicate=0.01,out_of_order=0.01,malformed=0.005")
 

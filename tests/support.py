@@ -110,7 +110,7 @@ class IngesterProcess:
         self.log_path = workdir / "ingester.log"
 
     def start(self) -> "IngesterProcess":
-        log = open(self.log_path, "ab")  # noqa: SIM115: the child owns it
+        log = open(self.log_path, "ab")  # the child process owns it
         self.process = subprocess.Popen([sys.executable, "-m", "dronelog", "ingest"],
                                         env=self.env, cwd=self.workdir, stdout=log, stderr=log)
         return self

@@ -38,7 +38,7 @@ class Persister:
         while True:
             try:
                 return self._store_isolating(accepted, rejected)
-            except Exception as error:  # noqa: BLE001: anything else is retried, never lost
+            except Exception as error:  # anything else is retried, never lost
                 log.warning("storage unavailable; holding the batch and retrying",
                             error=_short(error), retry_in_s=delay, events=len(accepted))
                 if self.on_retry:

@@ -344,3 +344,42 @@ class PadEvent(SQLModel, table=True):
     site_id: str = Field(max_length=64)
     kind: str = Field(max_length=16)
     at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class AppUser(SQLModel, table=True):
+    """A person or device allowed to use the API; the password is kept as an Argon2 hash."""
+
+    __tablename__ = "app_user"
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    site_id: str | None = Field(default=None, max_length=64)
+    password_hash: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    active: bool = True
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token, kept only as its SHA-256; it expires and can be revoked."""
+
+    __tablename__ = "api_token"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    expires_at: datetime = Field(sa_column=_utc(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every write through the API: who, what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    user_id: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64)
+    subject: str = Field(max_length=128)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))

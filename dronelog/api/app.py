@@ -1,0 +1,36 @@
+"""The FastAPI application: `create_app` wires settings, database, clock and routers."""
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from dronelog import __version__
+from dronelog.api import problems
+from dronelog.api.metrics import build_registry
+from dronelog.api.routes import alerts, auth, custody, health, specimens
+from dronelog.clock import Clock, SystemClock
+from dronelog.config import Settings
+from dronelog.contract.topics import TopicLayout
+from dronelog.ingest.triage import TriageRules
+
+
+def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -> FastAPI:
+    app = FastAPI(
+        title="dronelog API", version=__version__,
+        description="Chain of custody and flight telemetry for drone transport of lab "
+                    "specimens and blood. Every endpoint but /healthz and /readyz needs a "
+                    "bearer token (POST /api/v1/auth/token, or `dronelog users token`).")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.clock = clock or SystemClock()
+    app.state.rules = TriageRules(
+        layout=TopicLayout(settings.topic_prefix),
+        max_payload_bytes=settings.max_payload_bytes,
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+        max_age=timedelta(seconds=settings.max_event_age_s))
+    app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
+    problems.install(app)
+    for module in (health, auth, specimens, custody, alerts):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,46 @@
+"""Dependencies: the database connection per request and the authenticated user."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Connection
+
+from dronelog.api.accounts import Role, User, user_for_token
+from dronelog.api.problems import Problem
+
+
+def connection(request: Request) -> Iterator[Connection]:
+    with request.app.state.engine.begin() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[Connection, Depends(connection)]
+
+
+def current_user(request: Request, conn: ConnectionDep) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(401, "Unauthorized", "send a bearer token: Authorization: Bearer <token>",
+                      headers={"WWW-Authenticate": "Bearer"})
+    user = user_for_token(conn, token.strip(), request.app.state.clock.now())
+    if user is None:
+        raise Problem(401, "Unauthorized", "the token is unknown, expired or revoked",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def require(*roles: Role):
+    """A dependency that lets only `roles` through (403 for the others)."""
+
+    def check(user: UserDep) -> User:
+        if user.role not in roles:
+            raise Problem(403, "Forbidden", f"the {user.role.value} role may not do this; "
+                          f"allowed: {', '.join(r.value for r in roles)}")
+        return user
+
+    return check

@@ -1,0 +1,78 @@
+"""Alerts: list them; dispatchers acknowledge and resolve (with a note)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import func, select
+
+from dronelog.api import audit
+from dronelog.api.accounts import Role, User
+from dronelog.api.deps import ConnectionDep, UserDep, require
+from dronelog.api.problems import Problem
+from dronelog.api.schemas import AlertPublic, Page, ResolveRequest
+from dronelog.storage.tables import Alert
+from dronelog.turnaround import alert_store
+from dronelog.turnaround.repository import as_utc
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+Dispatcher = Annotated[User, Depends(require(Role.DISPATCHER))]
+A = Alert.__table__
+
+
+def _public(row) -> AlertPublic:
+    values = dict(row._mapping)
+    for key in ("opened_at", "acknowledged_at", "resolved_at"):
+        values[key] = as_utc(values[key])
+    return AlertPublic(**values)
+
+
+@router.get("", response_model=Page[AlertPublic], summary="List alerts",
+            dependencies=[Depends(require(Role.DISPATCHER, Role.ADMIN, Role.LAB))])
+def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
+                kind: str | None = None, site: str | None = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                offset: Annotated[int, Query(ge=0)] = 0) -> Page[AlertPublic]:
+    query = select(A)
+    if user.role is Role.LAB:
+        site = user.site_id  # lab staff see their own site's alerts
+    if state == "active":
+        query = query.where(A.c.state != "resolved")
+    elif state:
+        query = query.where(A.c.state == state)
+    if kind:
+        query = query.where(A.c.kind == kind)
+    if site:
+        query = query.where(A.c.site_id == site)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(A.c.opened_at.desc(), A.c.id.desc())
+                        .limit(limit).offset(offset)).all()
+    return Page[AlertPublic](items=[_public(r) for r in rows], total=total, limit=limit,
+                             offset=offset)
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertPublic,
+             summary="Acknowledge an open alert")
+def acknowledge(alert_id: int, request: Request, conn: ConnectionDep,
+                user: Dispatcher) -> AlertPublic:
+    now = request.app.state.clock.now()
+    _change(lambda: alert_store.acknowledge(conn, alert_id, user.id, now))
+    audit.record(conn, user, "alert.acknowledge", str(alert_id), now)
+    return _public(conn.execute(select(A).where(A.c.id == alert_id)).one())
+
+
+@router.post("/{alert_id}/resolve", response_model=AlertPublic,
+             summary="Resolve an alert by hand, with a note")
+def resolve(alert_id: int, body: ResolveRequest, request: Request, conn: ConnectionDep,
+            user: Dispatcher) -> AlertPublic:
+    now = request.app.state.clock.now()
+    _change(lambda: alert_store.resolve(conn, alert_id, user.id, body.note, now))
+    audit.record(conn, user, "alert.resolve", str(alert_id), now, note=body.note)
+    return _public(conn.execute(select(A).where(A.c.id == alert_id)).one())
+
+
+def _change(action) -> None:
+    try:
+        action()
+    except alert_store.AlertError as error:
+        status = 404 if str(error).startswith("no alert") else 409
+        raise Problem(status, "Not found" if status == 404 else "Conflict", str(error)) from error

@@ -1,0 +1,26 @@
+"""Tokens for people: user id and password in, an expiring bearer token out."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+
+from dronelog.api.accounts import authenticate, issue_token
+from dronelog.api.deps import ConnectionDep
+from dronelog.api.problems import Problem
+from dronelog.api.schemas import TokenResponse
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=TokenResponse, summary="Log in (OAuth2 password form)")
+def token(request: Request, conn: ConnectionDep, username: Annotated[str, Form()],
+          password: Annotated[str, Form()]) -> TokenResponse:
+    user = authenticate(conn, username, password)
+    if user is None:
+        raise Problem(401, "Unauthorized", "unknown user or wrong password",
+                      headers={"WWW-Authenticate": "Bearer"})
+    now = request.app.state.clock.now()
+    ttl = timedelta(hours=request.app.state.settings.token_ttl_h)
+    return TokenResponse(access_token=issue_token(conn, user.id, now, ttl),
+                         expires_at=now + ttl, role=user.role.value)

@@ -1,0 +1,81 @@
+"""Custody scans over HTTP, for scanners without MQTT.
+
+The same path as the MQTT entrance: the scan is triaged as if it had arrived on the custody
+topic of the user's own site (so the identity check refuses a scan for another site), then
+stored by the same persister, idempotent on the event id. A refused scan gets a problem
+response with the reason (the sender is there to read it, so it is not dead-lettered).
+"""
+
+import threading
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter
+
+from dronelog.api import audit
+from dronelog.api.accounts import Role, User
+from dronelog.api.deps import require
+from dronelog.api.problems import Problem
+from dronelog.api.schemas import CustodyAccepted
+from dronelog.contract.messages import CustodyEvent
+from dronelog.ingest.delivery import Delivery
+from dronelog.ingest.persist import Persister
+from dronelog.ingest.triage import triage
+from dronelog.storage.writer import BatchWriter
+
+router = APIRouter(prefix="/api/v1/custody", tags=["custody"])
+Scanner = Annotated[User, Depends(require(Role.DEVICE, Role.LAB))]
+LAB_MAY_RECORD = {"received", "rejected"}
+STORE_TIMEOUT_S = 10.0
+_SCHEMA = TypeAdapter(CustodyEvent).json_schema()
+
+
+@router.post("", response_model=CustodyAccepted, status_code=201,
+             summary="Record a custody scan (devices; lab staff: receipt and rejection)",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": _SCHEMA}}}},
+             responses={200: {"description": "already stored (an idempotent repeat)"},
+                        422: {"description": "refused, with the reason"},
+                        503: {"description": "storage unavailable; retry, it is idempotent"}})
+async def post_custody(request: Request, response: Response,
+                       user: Scanner) -> CustodyAccepted:
+    body = await request.body()
+    return await run_in_threadpool(_store, request, response, user, body)
+
+
+def _store(request: Request, response: Response, user: User, body: bytes) -> CustodyAccepted:
+    state = request.app.state
+    topic = state.rules.layout.site_custody(user.site_id)
+    sorted_out = triage([Delivery(topic, body, datetime.now(UTC))], state.rules, state.clock)
+    if sorted_out.rejected:
+        refused = sorted_out.rejected[0]
+        state.custody_posts.labels("refused").inc()
+        raise Problem(422, "Custody scan refused", refused.reason,
+                      kind=f"urn:dronelog:problem:{refused.reason_code.value}",
+                      reason_code=refused.reason_code.value)
+    event = sorted_out.accepted[0].event
+    if user.role is Role.LAB and event.kind not in LAB_MAY_RECORD:
+        raise Problem(403, "Forbidden", f"lab staff record receipt or rejection, not "
+                      f"{event.kind!r}")
+    give_up = threading.Event()
+    timer = threading.Timer(STORE_TIMEOUT_S, give_up.set)
+    timer.start()
+    try:
+        result = Persister(BatchWriter(state.engine, state.clock)).store(
+            sorted_out.accepted, [], give_up)
+    finally:
+        timer.cancel()
+    if result is None:
+        state.custody_posts.labels("unavailable").inc()
+        raise Problem(503, "Storage unavailable", "the database did not answer in time; send "
+                      "the same scan again, it will be stored once", headers={"Retry-After": "5"})
+    stored = result.stored.get("custody_event", 0) == 1
+    if not stored:
+        response.status_code = 200
+    with state.engine.begin() as conn:
+        audit.record(conn, user, f"custody.{event.kind}", event.barcode, state.clock.now(),
+                     event_id=str(event.event_id), stored=stored)
+    state.custody_posts.labels("stored" if stored else "repeat").inc()
+    return CustodyAccepted(event_id=str(event.event_id), stored=stored)

@@ -1,0 +1,108 @@
+"""Specimens: look one up by barcode (its story, where it is, when it arrives), or list them."""
+
+import json
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import Connection, func, select
+
+from dronelog.api.accounts import Role
+from dronelog.api.deps import ConnectionDep, require
+from dronelog.api.problems import Problem
+from dronelog.api.schemas import CustodyStep, Page, Position, SpecimenDetail, SpecimenSummary
+from dronelog.domain.eta import estimate_eta
+from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking
+from dronelog.turnaround import repository as repo
+
+router = APIRouter(prefix="/api/v1/specimens", tags=["specimens"],
+                   dependencies=[Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))])
+T = SpecimenTracking.__table__
+S = Specimen.__table__
+C = CustodyEvent.__table__
+
+
+def turnaround_status(row, now: datetime) -> str:
+    deadline, received = repo.as_utc(row.deadline), repo.as_utc(row.received_at)
+    if received is not None:
+        return "met" if received <= deadline else "missed"
+    if now >= deadline:
+        return "breached"
+    return "warning" if now >= repo.as_utc(row.warning_at) else "on_track"
+
+
+def _summary(row, now: datetime) -> dict:
+    return {"barcode": row.barcode, "kind": row.kind, "priority": row.priority,
+            "state": row.state, "origin_site_id": row.origin_site_id,
+            "destination_site_id": row.destination_site_id,
+            "collected_at": repo.as_utc(row.collected_at), "deadline": repo.as_utc(row.deadline),
+            "received_at": repo.as_utc(row.received_at),
+            "turnaround": turnaround_status(row, now)}
+
+
+@router.get("", response_model=Page[SpecimenSummary], summary="List specimens")
+def list_specimens(request: Request, conn: ConnectionDep,
+                   site: Annotated[str | None, Query(description="origin or destination")] = None,
+                   state: str | None = None, priority: str | None = None,
+                   open_only: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> Page[SpecimenSummary]:
+    query = select(T)
+    if site:
+        query = query.where((T.c.origin_site_id == site) | (T.c.destination_site_id == site))
+    if state:
+        query = query.where(T.c.state == state)
+    if priority:
+        query = query.where(T.c.priority == priority)
+    if open_only:
+        query = query.where(T.c.is_open.is_(True))
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(T.c.deadline).limit(limit).offset(offset)).all()
+    now = request.app.state.clock.now()
+    return Page[SpecimenSummary](items=[SpecimenSummary(**_summary(r, now)) for r in rows],
+                                 total=total, limit=limit, offset=offset)
+
+
+@router.get("/{barcode}", response_model=SpecimenDetail, summary="A specimen's story")
+def get_specimen(barcode: str, request: Request, conn: ConnectionDep) -> SpecimenDetail:
+    row = conn.execute(select(T).where(T.c.barcode == barcode)).first()
+    details = conn.execute(select(S).where(S.c.barcode == barcode)).first()
+    if row is None or details is None:
+        raise Problem(404, "Not found", f"no specimen with barcode {barcode!r} is tracked yet")
+    now = request.app.state.clock.now()
+    timeline = [CustodyStep(event_id=str(e.event_id), kind=e.kind, at=repo.as_utc(e.event_time),
+                            site_id=e.site_id, actor_kind=e.actor_kind, actor_id=e.actor_id,
+                            container_id=e.container_id, seal_id=e.seal_id,
+                            flight_id=e.flight_id, drone_id=e.drone_id, reason=e.reason)
+                for e in conn.execute(select(C).where(C.c.barcode == barcode)
+                                      .order_by(C.c.event_time))]
+    position, eta = _in_flight(conn, row, now) if row.state == "in_transit" else (None, None)
+    return SpecimenDetail(
+        **_summary(row, now), blood_product=details.blood_product,
+        temperature_class=row.temperature_class, order_ref=details.order_ref,
+        container_id=row.container_id, flight_id=row.flight_id, drone_id=row.drone_id,
+        temp_min_c=row.temp_min_c, temp_max_c=row.temp_max_c,
+        temp_out_of_range_s=row.temp_out_of_range_s, excursion=row.excursion,
+        custody_gaps=json.loads(row.custody_gaps), position=position, eta=eta,
+        timeline=timeline)
+
+
+def _in_flight(conn: Connection, row, now: datetime) -> tuple[Position | None, datetime | None]:
+    if not row.drone_id:
+        return None, None
+    track = repo.recent_tracks(conn, [row.drone_id], now - timedelta(minutes=5)).get(
+        row.drone_id, [])
+    track = [t for t in track if t.flight_id == row.flight_id]
+    if not track:
+        return None, None
+    last = track[-1]
+    position = Position(at=last.event_time, lat=last.lat, lon=last.lon, alt_m=last.alt_m,
+                        ground_speed_mps=last.ground_speed_mps, battery_pct=last.battery_pct,
+                        payload_temp_c=last.payload_temp_c)
+    flight = conn.execute(select(repo.FLIGHT_TRACKING).where(
+        repo.FLIGHT_TRACKING.c.flight_id == row.flight_id)).first()
+    route = repo.route_points(repo.sites(conn), repo.routes(conn),
+                              flight.origin_site_id if flight else None,
+                              flight.destination_site_id if flight else None)
+    if route is None:
+        return position, None
+    return position, estimate_eta(route, track, now).arrival_at

@@ -1,0 +1,104 @@
+"""What the API returns: explicit response models, never table rows."""
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    role: str
+
+
+class CustodyStep(BaseModel):
+    event_id: str
+    kind: str
+    at: datetime
+    site_id: str
+    actor_kind: str
+    actor_id: str
+    container_id: str | None = None
+    seal_id: str | None = None
+    flight_id: str | None = None
+    drone_id: str | None = None
+    reason: str | None = None
+
+
+class Position(BaseModel):
+    at: datetime
+    lat: float
+    lon: float
+    alt_m: float
+    ground_speed_mps: float
+    battery_pct: float
+    payload_temp_c: float | None = None
+
+
+class SpecimenSummary(BaseModel):
+    barcode: str
+    kind: str
+    priority: str
+    state: str
+    origin_site_id: str
+    destination_site_id: str
+    collected_at: datetime
+    deadline: datetime
+    received_at: datetime | None = None
+    turnaround: str  # on_track, warning, breached, met, missed
+
+
+class SpecimenDetail(SpecimenSummary):
+    blood_product: str | None = None
+    temperature_class: str
+    order_ref: str
+    container_id: str | None = None
+    flight_id: str | None = None
+    drone_id: str | None = None
+    temp_min_c: float | None = None
+    temp_max_c: float | None = None
+    temp_out_of_range_s: float = 0.0
+    excursion: bool = False
+    custody_gaps: list[str] = []
+    position: Position | None = None
+    eta: datetime | None = None
+    timeline: list[CustodyStep]
+
+
+class CustodyAccepted(BaseModel):
+    event_id: str
+    stored: bool  # False: the event had been stored before (idempotent repeat)
+
+
+class AlertPublic(BaseModel):
+    id: int
+    kind: str
+    severity: str
+    state: str
+    subject_kind: str
+    subject_id: str
+    message: str
+    site_id: str | None = None
+    drone_id: str | None = None
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+
+
+class ResolveRequest(BaseModel):
+    note: str
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,253 @@
+"""The HTTP API through real HTTP (uvicorn on a loopback port), on SQLite and PostgreSQL:
+auth and roles, custody scans on the ingester's path, specimen lookup, alerts, operations."""
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select, text
+
+from dronelog.api.accounts import Role, add_user, issue_token, revoke_tokens
+from dronelog.api.app import create_app
+from dronelog.broker import free_port
+from dronelog.clock import ManualClock
+from dronelog.config import Settings
+from dronelog.contract.examples import EXAMPLES
+from dronelog.storage.tables import AuditEntry
+from dronelog.turnaround.service import TurnaroundJobs
+from tests.support import LAYOUT, IngesterProcess, Publisher, wait_for_count
+
+TOWN, LAB = "cjzxwsy", "pdrmyy"
+ROLES = {"lab-1": (Role.LAB, LAB), "disp-1": (Role.DISPATCHER, None),
+         "admin-1": (Role.ADMIN, None), "scanner-cj": (Role.DEVICE, TOWN)}
+
+
+class Api:
+    """A running API server and a token per role."""
+
+    def __init__(self, engine, settings: Settings, clock: ManualClock) -> None:
+        self.engine, self.clock = engine, clock
+        port = free_port()
+        config = uvicorn.Config(create_app(settings, engine, clock), host="127.0.0.1",
+                                port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self.tokens = {}
+        with engine.begin() as connection:
+            for user_id, (role, site) in ROLES.items():
+                add_user(connection, user_id, role, clock.now(), password=f"pw-{user_id}",
+                         site_id=site)
+                self.tokens[role] = issue_token(connection, user_id, clock.now(),
+                                                timedelta(hours=12))
+
+    def as_role(self, role: Role) -> dict:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def api(engine, clock, broker):
+    settings = Settings(database_url=str(engine.url), mqtt_url=broker.url,
+                        mqtt_protocol=broker.protocol)
+    running = Api(engine, settings, clock)
+    yield running
+    running.close()
+
+
+def scan(name: str, minutes_ago: float = 5, **changes) -> dict:
+    payload = json.loads(json.dumps(EXAMPLES[name]))
+    payload.update(event_id=str(uuid.uuid4()),
+                   event_time=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat())
+    payload.update(changes)
+    return payload
+
+
+def test_health_needs_no_token_and_readiness_checks_database_and_broker(api, engine, clock):
+    assert api.http.get("/healthz").json() == {"status": "ok"}
+    ready = api.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    settings = Settings(database_url=str(engine.url), mqtt_url=f"mqtt://127.0.0.1:{free_port()}")
+    lonely = Api.__new__(Api)
+    lonely.server = uvicorn.Server(uvicorn.Config(create_app(settings, engine, clock),
+                                                  host="127.0.0.1", port=free_port(),
+                                                  log_level="warning"))
+    thread = threading.Thread(target=lonely.server.run, daemon=True)
+    thread.start()
+    while not lonely.server.started:
+        time.sleep(0.02)
+    port = lonely.server.config.port
+    response = httpx.get(f"http://127.0.0.1:{port}/readyz")
+    lonely.server.should_exit = True
+    thread.join(10)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["checks"]["broker"] == "unreachable"
+
+
+def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
+    refused = api.http.post("/api/v1/auth/token", data={"username": "disp-1",
+                                                         "password": "wrong"})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["www-authenticate"] == "Bearer"
+    login = api.http.post("/api/v1/auth/token", data={"username": "disp-1",
+                                                       "password": "pw-disp-1"})
+    assert login.status_code == 200 and login.json()["role"] == "dispatcher"
+    bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert api.http.get("/api/v1/alerts", headers=bearer).status_code == 200
+    clock.advance(13 * 3600)
+    assert api.http.get("/api/v1/alerts", headers=bearer).status_code == 401
+    clock.advance(-13 * 3600)
+    with api.engine.begin() as connection:
+        revoke_tokens(connection, "disp-1", clock.now())
+    gone = api.http.get("/api/v1/alerts", headers=bearer)
+    assert gone.status_code == 401 and "revoked" in gone.json()["detail"]
+    assert api.http.get("/api/v1/alerts").status_code == 401
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("GET", "/api/v1/specimens", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/alerts", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("POST", "/api/v1/alerts/999/acknowledge", {Role.DISPATCHER}),
+    ("POST", "/api/v1/alerts/999/resolve", {Role.DISPATCHER}),
+    ("POST", "/api/v1/custody", {Role.DEVICE, Role.LAB}),
+    ("GET", "/metrics", {Role.DISPATCHER, Role.ADMIN}),
+])
+def test_the_role_matrix(api, method, path, allowed):
+    body = {"note": "checked"} if path.endswith("resolve") else None
+    for role in Role:
+        response = api.http.request(method, path, headers=api.as_role(role), json=body)
+        if role in allowed:
+            assert response.status_code != 403, (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.status_code)
+            assert response.json()["title"] == "Forbidden"
+
+
+def test_custody_scans_share_the_ingest_path(api):
+    device = api.as_role(Role.DEVICE)
+    collected = scan("custody.collected", minutes_ago=20)
+    first = api.http.post("/api/v1/custody", headers=device, json=collected)
+    assert first.status_code == 201 and first.json()["stored"] is True
+    again = api.http.post("/api/v1/custody", headers=device, json=collected)
+    assert again.status_code == 200 and again.json() == {"event_id": collected["event_id"],
+                                                         "stored": False}
+    elsewhere = api.http.post("/api/v1/custody", headers=device,
+                              json=scan("custody.received"))  # the lab's site, not ours
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["reason_code"] == "identity_mismatch"
+    broken = api.http.post("/api/v1/custody", headers=device, content=b"{nope",
+                           )
+    assert broken.status_code == 422 and broken.json()["reason_code"] == "not_json"
+    impossible = api.http.post("/api/v1/custody", headers=device,
+                               json=scan("custody.collected", specimen={
+                                   **EXAMPLES["custody.collected"]["specimen"],
+                                   "order_ref": "370283199001011234"}))
+    assert impossible.status_code == 422 and "resident identity" in impossible.json()["detail"]
+    lab = api.as_role(Role.LAB)
+    assert api.http.post("/api/v1/custody", headers=lab,
+                         json=scan("custody.collected", site_id=LAB)).status_code == 403
+    receipt = api.http.post("/api/v1/custody", headers=lab, json=scan("custody.received"))
+    assert receipt.status_code == 201
+    with api.engine.connect() as connection:
+        audit = connection.execute(select(AuditEntry.__table__.c.user_id,
+                                          AuditEntry.__table__.c.action)).all()
+        stored = connection.execute(text("SELECT count(*) FROM custody_event")).scalar_one()
+        letters = connection.execute(text("SELECT count(*) FROM dead_letter")).scalar_one()
+    assert stored == 2 and letters == 0
+    assert sorted(map(tuple, audit)) == [("lab-1", "custody.received"),
+                                         ("scanner-cj", "custody.collected"),
+                                         ("scanner-cj", "custody.collected")]
+
+
+def test_a_specimen_stored_by_the_ingester_is_looked_up_by_barcode(api, engine, broker,
+                                                                   database_url, clock,
+                                                                   tmp_path):
+    ingester = IngesterProcess(database_url, broker.url, tmp_path, broker.protocol).start()
+    ingester.wait_connected()
+    publisher = Publisher(broker.url, protocol=broker.protocol)
+    for name, minutes in (("custody.collected", 30), ("custody.packed", 25)):
+        publisher.publish(LAYOUT.site_custody(TOWN),
+                          json.dumps(scan(name, minutes_ago=minutes)).encode())
+    publisher.wait_all_acked()
+    assert wait_for_count(engine, "SELECT count(*) FROM custody_event", 2) == 2
+    ingester.terminate()
+    publisher.close()
+    settings = Settings(database_url=str(engine.url), mqtt_url=broker.url)
+    TurnaroundJobs(engine, settings, clock=clock).turnaround()
+    response = api.http.get("/api/v1/specimens/CJ2611220042", headers=api.as_role(Role.LAB))
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["state"], body["priority"], body["order_ref"]) == ("packed", "stat",
+                                                                   "ORD-7F3K-22")
+    assert [step["kind"] for step in body["timeline"]] == ["collected", "packed"]
+    assert body["turnaround"] == "on_track"  # 30 of its 45 minutes gone; warning at 33.75
+    clock.advance(5 * 60)
+    assert api.http.get("/api/v1/specimens/CJ2611220042",
+                        headers=api.as_role(Role.LAB)).json()["turnaround"] == "warning"
+    clock.advance(15 * 60)
+    listed = api.http.get("/api/v1/specimens", params={"site": TOWN, "open_only": True},
+                          headers=api.as_role(Role.DISPATCHER)).json()
+    assert listed["total"] == 1 and listed["items"][0]["turnaround"] == "breached"
+    missing = api.http.get("/api/v1/specimens/NOPE1234", headers=api.as_role(Role.LAB))
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_dispatchers_acknowledge_and_resolve_alerts_and_it_is_audited(api, engine, clock):
+    device = api.as_role(Role.DEVICE)
+    assert api.http.post("/api/v1/custody", headers=device,
+                         json=scan("custody.collected", minutes_ago=60)).status_code == 201
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+    TurnaroundJobs(engine, settings, clock=clock).turnaround()
+    dispatcher = api.as_role(Role.DISPATCHER)
+    active = api.http.get("/api/v1/alerts", params={"state": "active"},
+                          headers=dispatcher).json()
+    assert [(a["kind"], a["subject_id"]) for a in active["items"]] == [
+        ("breach", "CJ2611220042")]
+    alert_id = active["items"][0]["id"]
+    acked = api.http.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=dispatcher)
+    assert acked.json()["state"] == "acknowledged" and acked.json()["acknowledged_by"] == "disp-1"
+    twice = api.http.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=dispatcher)
+    assert twice.status_code == 409
+    no_note = api.http.post(f"/api/v1/alerts/{alert_id}/resolve", headers=dispatcher,
+                            json={"note": "  "})
+    assert no_note.status_code == 409
+    done = api.http.post(f"/api/v1/alerts/{alert_id}/resolve", headers=dispatcher,
+                         json={"note": "courier sent"})
+    assert (done.json()["state"], done.json()["resolution_note"]) == ("resolved", "courier sent")
+    assert api.http.post("/api/v1/alerts/424242/acknowledge",
+                         headers=dispatcher).status_code == 404
+    lab_view = api.http.get("/api/v1/alerts", headers=api.as_role(Role.LAB)).json()
+    assert lab_view["total"] == 1  # lab staff see the alerts of specimens due at their site
+    other = api.http.get("/api/v1/alerts", params={"site": TOWN},
+                         headers=api.as_role(Role.LAB)).json()
+    assert other["total"] == 1  # ...and only those: the site filter is theirs, not the query's
+    with engine.connect() as connection:
+        actions = connection.execute(select(AuditEntry.__table__.c.action).where(
+            AuditEntry.__table__.c.user_id == "disp-1")).scalars().all()
+    assert sorted(actions) == ["alert.acknowledge", "alert.resolve"]
+    metrics = api.http.get("/metrics", headers=dispatcher)
+    assert metrics.status_code == 200
+    assert 'dronelog_custody_posts_total{outcome="stored"} 1.0' in metrics.text
+    assert "dronelog_open_alerts" in metrics.text
