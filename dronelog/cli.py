@@ -77,7 +77,7 @@ def ingest(settings: Settings) -> None:
 def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Path,
          history: timedelta, no_simulator: bool) -> None:
     """Run the system on embedded defaults: a local broker, the ingester, SQLite, the
-    turnaround scheduler, and the simulator flying the Pingdu network (with a few faults):
+    turnaround scheduler, the API, and the simulator flying the Pingdu network (with faults):
     the last hours at once, then live, in step with the wall clock the scheduler goes by.
 
     The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
@@ -112,6 +112,10 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
                    "DRONELOG_DATABASE_URL": settings.database_url}
     engine_room = subprocess.Popen([sys.executable, "-m", "dronelog", "scheduler"],
                                    env=environment, start_new_session=True)
+    api_server = subprocess.Popen([sys.executable, "-m", "dronelog", "api"],
+                                  env=environment, start_new_session=True)
+    for line in _demo_tokens(settings):
+        click.echo(line, err=True)
     simulator = None
     if not no_simulator:
         start = datetime.now(UTC).replace(microsecond=0) - history
@@ -123,7 +127,7 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
     try:
         _run_ingester(settings, exit_when_done=False)
     finally:
-        for child in (simulator, engine_room):
+        for child in (simulator, engine_room, api_server):
             if child and child.poll() is None:
                 child.terminate()
                 child.wait(10)
@@ -595,6 +599,24 @@ def users_revoke(settings: Settings, user_id: str) -> None:
     with _engine(settings).begin() as connection:
         count = revoke_tokens(connection, user_id, datetime.now(UTC))
     click.echo(f"revoked {count} token(s) of {user_id}")
+
+
+def _demo_tokens(settings: Settings) -> list[str]:
+    """Demo users (a dispatcher, and lab staff at the lead hospital) with fresh tokens."""
+    from dronelog.api.accounts import AccountError, Role, add_user, issue_token
+
+    lines = [f"  API:      http://{settings.api_host}:{settings.api_port}/docs"]
+    now = datetime.now(UTC)
+    with _engine(settings).begin() as connection:
+        for user_id, role, site in (("demo-dispatcher", Role.DISPATCHER, None),
+                                    ("demo-lab", Role.LAB, "pdrmyy")):
+            try:
+                add_user(connection, user_id, role, now, site_id=site)
+            except AccountError:
+                pass  # there from an earlier demo
+            token = issue_token(connection, user_id, now, timedelta(hours=12))
+            lines.append(f"  token of {user_id} ({role.value}): {token}")
+    return lines
 
 
 DEMO_FAULTS = ("lost_link=0.05,temperature_excursion=0.05,delayed_receipt=0.05,"
