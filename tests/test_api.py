@@ -132,6 +132,9 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("POST", "/api/v1/alerts/999/resolve", {Role.DISPATCHER}),
     ("POST", "/api/v1/custody", {Role.DEVICE, Role.LAB}),
     ("GET", "/metrics", {Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/flights", {Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/flights/F1", {Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/drones", {Role.DISPATCHER, Role.ADMIN}),
 ])
 def test_the_role_matrix(api, method, path, allowed):
     body = {"note": "checked"} if path.endswith("resolve") else None
@@ -251,3 +254,56 @@ def test_dispatchers_acknowledge_and_resolve_alerts_and_it_is_audited(api, engin
     assert metrics.status_code == 200
     assert 'dronelog_custody_posts_total{outcome="stored"} 1.0' in metrics.text
     assert "dronelog_open_alerts" in metrics.text
+
+
+def test_flights_and_the_fleet_for_dispatchers(api, engine, clock):
+    from dronelog.contract import messages as m
+    from dronelog.ingest.delivery import Accepted, Delivery
+    from dronelog.storage.writer import BatchWriter
+
+    base = clock.now() - timedelta(minutes=20)
+
+    def at(minutes):
+        return base + timedelta(minutes=minutes)
+
+    def ids():
+        return {"schema_version": 1, "event_id": uuid.uuid4()}
+
+    events = [
+        m.FlightPlanned(**ids(), kind="planned", event_time=at(0), drone_id="uav-02",
+                        flight_id="F1", origin_site_id=TOWN, destination_site_id=LAB),
+        m.FlightTakeoff(**ids(), kind="takeoff", event_time=at(1), drone_id="uav-02",
+                        flight_id="F1", site_id=TOWN),
+        m.Loaded(**ids(), kind="loaded", event_time=at(0.5), barcode="CJ2611220042",
+                 site_id=TOWN, actor={"kind": "staff", "id": "crew-1"}, container_id="BOX-1",
+                 flight_id="F1", drone_id="uav-02"),
+        *[m.Telemetry(**ids(), event_time=at(1 + i), drone_id="uav-02", seq=i, flight_id="F1",
+                      lat=36.69 + 0.01 * i, lon=119.76 + 0.01 * i, alt_m=170,
+                      ground_speed_mps=18, heading_deg=45, battery_pct=90 - i,
+                      payload_temp_c=5.0, link_quality_pct=88) for i in range(3)],
+    ]
+    accepted = []
+    for event in events:
+        topic = (LAYOUT.telemetry("uav-02") if isinstance(event, m.Telemetry)
+                 else LAYOUT.flight("uav-02") if isinstance(event, m.FlightEventBase)
+                 else LAYOUT.site_custody(TOWN))
+        accepted.append(Accepted(Delivery(topic, b"", clock.now()), LAYOUT.parse(topic), event))
+    BatchWriter(engine, clock).write(accepted, [])
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+    TurnaroundJobs(engine, settings, clock=clock).turnaround()
+    dispatcher = api.as_role(Role.DISPATCHER)
+    flights = api.http.get("/api/v1/flights", params={"state": "airborne"},
+                           headers=dispatcher).json()
+    assert [(f["flight_id"], f["origin_site_id"], f["destination_site_id"])
+            for f in flights["items"]] == [("F1", TOWN, LAB)]
+    detail = api.http.get("/api/v1/flights/F1", headers=dispatcher).json()
+    assert [e["kind"] for e in detail["events"]] == ["planned", "takeoff"]
+    assert detail["cargo"] == ["CJ2611220042"]
+    line = detail["track"]["features"][0]["geometry"]
+    assert line["type"] == "LineString" and line["coordinates"][0] == [119.76, 36.69, 170.0]
+    assert len(line["coordinates"]) == 3
+    fleet = api.http.get("/api/v1/drones", headers=dispatcher).json()
+    assert [(d["drone_id"], d["flight_id"], d["position"]["battery_pct"]) for d in fleet] == [
+        ("uav-02", "F1", 88.0)]
+    assert fleet[0]["link_age_s"] == pytest.approx(17 * 60, abs=1)
+    assert api.http.get("/api/v1/flights/NOPE", headers=dispatcher).status_code == 404

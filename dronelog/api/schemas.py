@@ -102,3 +102,41 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+class FlightSummary(BaseModel):
+    flight_id: str
+    drone_id: str
+    state: str
+    origin_site_id: str | None = None
+    destination_site_id: str | None = None
+    took_off_at: datetime | None = None
+    landed_at: datetime | None = None
+    landed_site_id: str | None = None
+    diverted: bool = False
+
+
+class FlightEventPublic(BaseModel):
+    event_id: str
+    kind: str
+    at: datetime
+    site_id: str | None = None
+    reason: str | None = None
+
+
+class FlightDetail(FlightSummary):
+    events: list[FlightEventPublic]
+    cargo: list[str]
+    track: dict  # GeoJSON FeatureCollection: the flown line and its points' times
+
+
+class DronePublic(BaseModel):
+    drone_id: str
+    online: bool | None = None
+    last_seen: datetime | None = None
+    link_age_s: float | None = None
+    position: Position | None = None
+    link_quality_pct: float | None = None
+    heading_deg: float | None = None
+    flight_id: str | None = None
+    flight_state: str | None = None
