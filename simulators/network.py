@@ -133,7 +133,7 @@ class NetworkSimulator:
         tick = timedelta(minutes=self.ops.dispatch_every_min)
         moment = self.start + tick
         while moment < self.end:
-            for site in {d.site for d in self.scenario.demand}:
+            for site in sorted({d.site for d in self.scenario.demand}):
                 self._schedule(moment, site)
             moment += tick
         while self._attempts:

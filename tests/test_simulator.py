@@ -192,3 +192,23 @@ def test_a_recording_reads_back_as_the_same_messages(pingdu, tmp_path):
     replayed = read_recording(path)
     assert [(e.at, e.topic, e.payload) for e in replayed] == \
         [(e.at, e.topic, e.payload) for e in sorted(run.emissions, key=lambda e: e.at)]
+
+
+def test_the_same_seed_gives_the_same_run_in_another_process():
+    """String hashing differs between processes: nothing may depend on set order."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import hashlib, sys; from datetime import datetime, timedelta, UTC; "
+              "from pathlib import Path; from simulators.scenario import load_scenario; "
+              "from simulators.network import NetworkSimulator; "
+              "from simulators.faults import FaultRates; "
+              f"run = NetworkSimulator(load_scenario(Path({str(SCENARIOS / 'pingdu.toml')!r})), "
+              "datetime(2026, 11, 20, tzinfo=UTC), timedelta(hours=6), 4, "
+              "FaultRates.parse('all=0.1')).run(); "
+              "print(hashlib.sha256(b''.join(e.payload for e in run.emissions)).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(digests) == 1
