@@ -135,6 +135,10 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("GET", "/api/v1/flights", {Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/flights/F1", {Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/drones", {Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/sites", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/reports/turnaround?day=2026-11-20", {Role.LAB, Role.DISPATCHER,
+                                                          Role.ADMIN}),
+    ("GET", "/api/v1/dead-letters", {Role.DISPATCHER, Role.ADMIN}),
 ])
 def test_the_role_matrix(api, method, path, allowed):
     body = {"note": "checked"} if path.endswith("resolve") else None
@@ -307,3 +311,46 @@ def test_flights_and_the_fleet_for_dispatchers(api, engine, clock):
         ("uav-02", "F1", 88.0)]
     assert fleet[0]["link_age_s"] == pytest.approx(17 * 60, abs=1)
     assert api.http.get("/api/v1/flights/NOPE", headers=dispatcher).status_code == 404
+
+
+def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url, tmp_path):
+    from pathlib import Path
+
+    from dronelog.storage.network import import_network
+    from simulators.scenario import load_scenario
+
+    import_network(engine, load_scenario(Path(__file__).parent.parent / "scenarios" /
+                                         "pingdu.toml"))
+    lab = api.as_role(Role.LAB)
+    sites = api.http.get("/api/v1/sites", headers=lab).json()
+    assert {s["id"]: s["name_zh"] for s in sites}[LAB] == "平度市人民医院"
+    device = api.as_role(Role.DEVICE)
+    for minutes, name in ((60, "custody.collected"), (30, "custody.packed")):
+        assert api.http.post("/api/v1/custody", headers=device,
+                             json=scan(name, minutes_ago=minutes)).status_code == 201
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+    TurnaroundJobs(engine, settings, clock=clock).turnaround()
+    from zoneinfo import ZoneInfo
+
+    day = (clock.now() - timedelta(minutes=60)).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    report = api.http.get("/api/v1/reports/turnaround", params={"day": day.isoformat()},
+                          headers=lab).json()
+    assert [(r["origin_site_id"], r["priority"], r["specimens"], r["received"])
+            for r in report] == [(TOWN, "stat", 1, 0)]
+    as_csv = api.http.get("/api/v1/reports/turnaround",
+                          params={"day": day.isoformat(), "format": "csv"}, headers=lab)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.text.strip().splitlines()
+    assert lines[0].startswith("day,origin_site_id,destination_site_id,priority,kind")
+    assert lines[1].split(",")[1:5] == [TOWN, LAB, "stat", "blood_sample"]
+    ingester = IngesterProcess(database_url, broker.url, tmp_path, broker.protocol).start()
+    ingester.wait_connected()
+    publisher = Publisher(broker.url, protocol=broker.protocol)
+    publisher.publish(LAYOUT.telemetry("uav-01"), b"not json at all")
+    publisher.wait_all_acked()
+    assert wait_for_count(engine, "SELECT count(*) FROM dead_letter", 1) == 1
+    ingester.terminate()
+    publisher.close()
+    letters = api.http.get("/api/v1/dead-letters", headers=api.as_role(Role.ADMIN)).json()
+    assert [(d["reason_code"], d["payload"]) for d in letters["items"]] == [
+        ("not_json", "not json at all")]

@@ -140,3 +140,47 @@ class DronePublic(BaseModel):
     heading_deg: float | None = None
     flight_id: str | None = None
     flight_state: str | None = None
+
+
+class SitePublic(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+    kind: str
+    lat: float
+    lon: float
+    timezone: str
+    pad_radius_m: float
+
+
+class ReportRow(BaseModel):
+    day: str
+    origin_site_id: str
+    destination_site_id: str
+    priority: str
+    kind: str
+    specimens: int
+    received: int
+    on_time: int
+    on_time_pct: float | None = None
+    p50_min: float | None = None
+    p90_min: float | None = None
+    p50_collected_to_loaded_min: float | None = None
+    p90_collected_to_loaded_min: float | None = None
+    p50_flight_min: float | None = None
+    p90_flight_min: float | None = None
+    p50_landed_to_received_min: float | None = None
+    p90_landed_to_received_min: float | None = None
+    excursions: int
+    rejections: int
+    flights: int
+
+
+class DeadLetterPublic(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    reason_code: str
+    reason: str
+    event_id: str | None = None
+    payload: str  # as text (invalid UTF-8 replaced), at most 2,000 characters

@@ -1,0 +1,66 @@
+"""Sites, the turnaround report and the dead letters."""
+
+import csv
+import io
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from dronelog.api.accounts import Role
+from dronelog.api.deps import ConnectionDep, require
+from dronelog.api.schemas import DeadLetterPublic, Page, ReportRow, SitePublic
+from dronelog.storage.tables import DeadLetter, Site
+from dronelog.turnaround.report import compute
+from dronelog.turnaround.repository import as_utc
+
+router = APIRouter(prefix="/api/v1", tags=["registry and reports"])
+S, DL = Site.__table__, DeadLetter.__table__
+Readers = Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))
+Operators = Depends(require(Role.DISPATCHER, Role.ADMIN))
+
+
+@router.get("/sites", response_model=list[SitePublic], dependencies=[Readers],
+            summary="The network's sites")
+def sites(conn: ConnectionDep) -> list[SitePublic]:
+    return [SitePublic(id=r.id, name_zh=r.name_zh, name_en=r.name_en, kind=r.kind, lat=r.lat,
+                       lon=r.lon, timezone=r.timezone, pad_radius_m=r.pad_radius_m)
+            for r in conn.execute(select(S).order_by(S.c.id))]
+
+
+@router.get("/reports/turnaround", response_model=list[ReportRow], dependencies=[Readers],
+            summary="The turnaround report of a day (JSON, or CSV with format=csv)",
+            responses={200: {"content": {"text/csv": {}}}})
+def turnaround_report(request: Request, conn: ConnectionDep, day: date,
+                      format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"):
+    state = request.app.state
+    rows = [ReportRow(**{k: v for k, v in row.items() if k != "computed_at"})
+            for row in compute(conn, day, state.settings.network_timezone, state.clock.now())]
+    if format == "json":
+        return rows
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(ReportRow.model_fields))
+    writer.writeheader()
+    writer.writerows(row.model_dump() for row in rows)
+    return Response(buffer.getvalue(), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="turnaround-{day.isoformat()}.csv"'})
+
+
+@router.get("/dead-letters", response_model=Page[DeadLetterPublic], dependencies=[Operators],
+            summary="Input that could not be stored, newest first, with the reason")
+def dead_letters(conn: ConnectionDep, reason_code: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                 offset: Annotated[int, Query(ge=0)] = 0) -> Page[DeadLetterPublic]:
+    query = select(DL)
+    if reason_code:
+        query = query.where(DL.c.reason_code == reason_code)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(DL.c.received_at.desc(), DL.c.id.desc())
+                        .limit(limit).offset(offset)).all()
+    return Page[DeadLetterPublic](items=[DeadLetterPublic(
+        id=r.id, received_at=as_utc(r.received_at), topic=r.topic, reason_code=r.reason_code,
+        reason=r.reason, event_id=r.event_id,
+        payload=r.payload.decode("utf-8", "replace")[:2000]) for r in rows],
+        total=total, limit=limit, offset=offset)
