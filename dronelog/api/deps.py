@@ -16,6 +16,7 @@ def connection(request: Request) -> Iterator[Connection]:
 
 
 ConnectionDep = Annotated[Connection, Depends(connection)]
+MAX_OFFSET = 10_000_000  # beyond any table here; keeps numbers within the databases' integers
 
 
 def current_user(request: Request, conn: ConnectionDep) -> User:

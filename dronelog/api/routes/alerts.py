@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import func, select
 
 from dronelog.api import audit
 from dronelog.api.accounts import Role, User
-from dronelog.api.deps import ConnectionDep, UserDep, require
+from dronelog.api.deps import MAX_OFFSET, ConnectionDep, UserDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import AlertPublic, Page, ResolveRequest
 from dronelog.storage.tables import Alert
@@ -16,6 +16,7 @@ from dronelog.turnaround.repository import as_utc
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Dispatcher = Annotated[User, Depends(require(Role.DISPATCHER))]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 A = Alert.__table__
 
 
@@ -31,7 +32,7 @@ def _public(row) -> AlertPublic:
 def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
                 kind: str | None = None, site: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0) -> Page[AlertPublic]:
+                offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[AlertPublic]:
     query = select(A)
     if user.role is Role.LAB:
         site = user.site_id  # lab staff see their own site's alerts
@@ -52,7 +53,7 @@ def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertPublic,
              summary="Acknowledge an open alert")
-def acknowledge(alert_id: int, request: Request, conn: ConnectionDep,
+def acknowledge(alert_id: AlertId, request: Request, conn: ConnectionDep,
                 user: Dispatcher) -> AlertPublic:
     now = request.app.state.clock.now()
     _change(lambda: alert_store.acknowledge(conn, alert_id, user.id, now))
@@ -62,7 +63,7 @@ def acknowledge(alert_id: int, request: Request, conn: ConnectionDep,
 
 @router.post("/{alert_id}/resolve", response_model=AlertPublic,
              summary="Resolve an alert by hand, with a note")
-def resolve(alert_id: int, body: ResolveRequest, request: Request, conn: ConnectionDep,
+def resolve(alert_id: AlertId, body: ResolveRequest, request: Request, conn: ConnectionDep,
             user: Dispatcher) -> AlertPublic:
     now = request.app.state.clock.now()
     _change(lambda: alert_store.resolve(conn, alert_id, user.id, body.note, now))

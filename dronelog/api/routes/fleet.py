@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, func, select
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import ConnectionDep, require
+from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import (
     DronePublic,
@@ -42,7 +42,7 @@ def list_flights(request: Request, conn: ConnectionDep, state: str | None = None
                  day: Annotated[date | None, Query(description="take-off day, network "
                                                    "time zone")] = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> Page[FlightSummary]:
+                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[FlightSummary]:
     query = select(F)
     for column, value in ((F.c.state, state), (F.c.drone_id, drone),
                           (F.c.origin_site_id, origin), (F.c.destination_site_id, destination)):

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import ConnectionDep, require
+from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
+from dronelog.api.problems import Problem
 from dronelog.api.schemas import DeadLetterPublic, Page, ReportRow, SitePublic
 from dronelog.storage.tables import DeadLetter, Site
 from dronelog.turnaround.report import compute
@@ -18,6 +19,7 @@ from dronelog.turnaround.repository import as_utc
 
 router = APIRouter(prefix="/api/v1", tags=["registry and reports"])
 S, DL = Site.__table__, DeadLetter.__table__
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 Readers = Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))
 Operators = Depends(require(Role.DISPATCHER, Role.ADMIN))
 
@@ -35,6 +37,9 @@ def sites(conn: ConnectionDep) -> list[SitePublic]:
             responses={200: {"content": {"text/csv": {}}}})
 def turnaround_report(request: Request, conn: ConnectionDep, day: date,
                       format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"):
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise Problem(422, "Invalid request", f"day {day.isoformat()} is outside "
+                      f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}")
     state = request.app.state
     rows = [ReportRow(**{k: v for k, v in row.items() if k != "computed_at"})
             for row in compute(conn, day, state.settings.network_timezone, state.clock.now())]
@@ -52,7 +57,7 @@ def turnaround_report(request: Request, conn: ConnectionDep, day: date,
             summary="Input that could not be stored, newest first, with the reason")
 def dead_letters(conn: ConnectionDep, reason_code: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> Page[DeadLetterPublic]:
+                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[DeadLetterPublic]:
     query = select(DL)
     if reason_code:
         query = query.where(DL.c.reason_code == reason_code)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, func, select
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import ConnectionDep, require
+from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import CustodyStep, Page, Position, SpecimenDetail, SpecimenSummary
 from dronelog.domain.eta import estimate_eta
@@ -45,7 +45,7 @@ def list_specimens(request: Request, conn: ConnectionDep,
                    site: Annotated[str | None, Query(description="origin or destination")] = None,
                    state: str | None = None, priority: str | None = None,
                    open_only: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> Page[SpecimenSummary]:
+                   offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[SpecimenSummary]:
     query = select(T)
     if site:
         query = query.where((T.c.origin_site_id == site) | (T.c.destination_site_id == site))
