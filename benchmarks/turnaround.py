@@ -537,6 +537,7 @@ def run_case(kind: str, n: int, args: argparse.Namespace, workdir: Path,
     from dronelog.clock import ManualClock
     from dronelog.config import Settings
     from dronelog.storage.network import import_network
+    from dronelog.storage.portable import as_utc
     from dronelog.storage.writer import BatchWriter
     from dronelog.turnaround import repository as repo
     from dronelog.turnaround.service import TurnaroundJobs
@@ -626,7 +627,7 @@ def run_case(kind: str, n: int, args: argparse.Namespace, workdir: Path,
         # (c) ~10 % of the open specimens cross their warning time
         with db.engine.connect() as c:
             T = repo.SPECIMEN_TRACKING
-            warnings = sorted(repo.as_utc(w) for w in c.execute(
+            warnings = sorted(as_utc(w) for w in c.execute(
                 select(T.c.warning_at).where(T.c.is_open.is_(True))).scalars())
         target = warnings[max(0, int(0.10 * len(warnings)) - 1)] + timedelta(seconds=1)
         target = max(target, clock.now() + timedelta(seconds=STEP_S))

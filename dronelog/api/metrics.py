@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import Engine, func, select
 
 from dronelog.clock import Clock
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert, DeadLetter, TelemetryPoint
 
 
@@ -39,8 +40,6 @@ class DatabaseCollector:
         yield GaugeMetricFamily("dronelog_telemetry_stored_last_minute",
                                 "Telemetry rows received in the last minute", value=recent)
         if newest is not None:
-            from dronelog.turnaround.repository import as_utc
-
             yield GaugeMetricFamily("dronelog_ingest_lag_seconds",
                                     "Seconds since the newest stored telemetry was received",
                                     value=(now - as_utc(newest)).total_seconds())

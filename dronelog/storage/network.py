@@ -5,8 +5,8 @@ import json
 
 from sqlalchemy import Engine
 
+from dronelog.storage.portable import upsert
 from dronelog.storage.tables import Route, Site
-from dronelog.turnaround.repository import upsert
 from simulators.scenario import Scenario
 
 

@@ -7,11 +7,10 @@ INSERT ... ON CONFLICT DO NOTHING on the event id, so a redelivered event is sto
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dronelog.clock import Clock, SystemClock
 from dronelog.contract.messages import (
@@ -23,6 +22,7 @@ from dronelog.contract.messages import (
 )
 from dronelog.ingest.delivery import Accepted, Rejected
 from dronelog.storage import tables
+from dronelog.storage.portable import as_utc, dialect_insert
 from dronelog.storage.telemetry_copy import copy_telemetry
 
 TELEMETRY = tables.TelemetryPoint.__table__
@@ -43,16 +43,12 @@ class WriteResult:
     dead_lettered: int = 0  # new dead letters (a redelivered bad message lands once)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.astimezone(UTC) if moment is not None else None
-
-
 class BatchWriter:
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock = clock or SystemClock()
         self._postgresql = engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if self._postgresql else sqlite.insert
+        self._insert = dialect_insert(engine.dialect.name)
         self._known_drones: set[str] = set()
 
     def write(self, accepted: list[Accepted], rejected: list[Rejected]) -> WriteResult:
@@ -133,7 +129,7 @@ class BatchWriter:
                 if latest is None or event.event_time > latest["status_event_time"]:
                     statuses[event.drone_id] = {
                         "id": event.drone_id, "first_seen_at": seen, "online": event.online,
-                        "status_event_time": _utc(event.event_time)}
+                        "status_event_time": as_utc(event.event_time)}
         self._insert_missing(connection, DRONE, "id", list(drones.values()))
         new_drones.update(drones)
         self._insert_missing(connection, FLIGHT, "id",
@@ -178,7 +174,7 @@ class BatchWriter:
 def _telemetry_row(event: Telemetry, received_at: datetime) -> dict[str, Any]:
     return {
         "event_id": event.event_id, "drone_id": event.drone_id, "seq": event.seq,
-        "flight_id": event.flight_id, "event_time": _utc(event.event_time),
+        "flight_id": event.flight_id, "event_time": as_utc(event.event_time),
         "received_at": received_at, "lat": event.lat, "lon": event.lon, "alt_m": event.alt_m,
         "height_m": event.height_m, "ground_speed_mps": event.ground_speed_mps,
         "heading_deg": event.heading_deg, "battery_pct": event.battery_pct,
@@ -189,12 +185,12 @@ def _telemetry_row(event: Telemetry, received_at: datetime) -> dict[str, Any]:
 def _flight_event_row(event: FlightEventBase, received_at: datetime) -> dict[str, Any]:
     return {
         "event_id": event.event_id, "flight_id": event.flight_id, "drone_id": event.drone_id,
-        "kind": event.kind, "event_time": _utc(event.event_time), "received_at": received_at,
+        "kind": event.kind, "event_time": as_utc(event.event_time), "received_at": received_at,
         "site_id": getattr(event, "site_id", None),
         "origin_site_id": getattr(event, "origin_site_id", None),
         "destination_site_id": getattr(event, "destination_site_id", None),
         "new_destination_site_id": getattr(event, "new_destination_site_id", None),
-        "planned_departure": _utc(getattr(event, "planned_departure", None)),
+        "planned_departure": as_utc(getattr(event, "planned_departure", None)),
         "reason": getattr(event, "reason", None),
     }
 
@@ -204,7 +200,7 @@ def _flight_row(event: FlightEventBase, seen: datetime) -> dict[str, Any]:
         "id": event.flight_id, "drone_id": event.drone_id, "first_seen_at": seen,
         "origin_site_id": getattr(event, "origin_site_id", None),
         "destination_site_id": getattr(event, "destination_site_id", None),
-        "planned_departure": _utc(getattr(event, "planned_departure", None)),
+        "planned_departure": as_utc(getattr(event, "planned_departure", None)),
     }
 
 
@@ -212,7 +208,7 @@ def _custody_row(event: CustodyEventBase, received_at: datetime) -> dict[str, An
     return {
         "event_id": event.event_id, "barcode": event.barcode, "kind": event.kind,
         "site_id": event.site_id, "actor_kind": event.actor.kind, "actor_id": event.actor.id,
-        "event_time": _utc(event.event_time), "received_at": received_at,
+        "event_time": as_utc(event.event_time), "received_at": received_at,
         "container_id": getattr(event, "container_id", None),
         "seal_id": getattr(event, "seal_id", None),
         "flight_id": getattr(event, "flight_id", None),
@@ -236,7 +232,7 @@ def _specimen_row(event: CustodyEventBase, seen: datetime) -> dict[str, Any]:
 def _status_row(event: DroneStatus, received_at: datetime) -> dict[str, Any]:
     return {
         "event_id": event.event_id, "drone_id": event.drone_id, "online": event.online,
-        "reason": event.reason, "event_time": _utc(event.event_time),
+        "reason": event.reason, "event_time": as_utc(event.event_time),
         "received_at": received_at,
     }
 

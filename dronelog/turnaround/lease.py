@@ -8,8 +8,8 @@ that dies loses the lease when it expires, and another scheduler takes over.
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from dronelog.storage.portable import dialect_insert
 from dronelog.storage.tables import JobLease
 
 LEASE = JobLease.__table__
@@ -27,7 +27,7 @@ def take_lease(connection: Connection, name: str, holder: str, now: datetime,
     ).first()
     if taken:
         return True
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(connection.dialect.name)
     created = connection.execute(
         insert(LEASE).values(name=name, holder=holder, expires_at=expires)
         .on_conflict_do_nothing(index_elements=["name"]).returning(LEASE.c.name)

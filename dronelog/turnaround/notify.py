@@ -17,8 +17,8 @@ from datetime import datetime
 import structlog
 from sqlalchemy import Connection, and_, select, update
 
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert, AlertChange
-from dronelog.turnaround.repository import as_utc
 
 log = structlog.get_logger("dronelog.alerts")
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, select
 
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import TurnaroundReportRow
 from dronelog.turnaround import repository as repo
 
@@ -48,7 +49,7 @@ def compute(connection: Connection, day: date, zone: str, now: datetime) -> list
     report = []
     for (origin, destination, priority, kind), rows in sorted(groups.items()):
         received = [r for r in rows if r.received_at is not None]
-        on_time = [r for r in received if repo.as_utc(r.received_at) <= repo.as_utc(r.deadline)]
+        on_time = [r for r in received if as_utc(r.received_at) <= as_utc(r.deadline)]
         legs = {
             "": [_minutes(r.collected_at, r.received_at) for r in received],
             "_collected_to_loaded": [_minutes(r.collected_at, r.loaded_at) for r in rows
@@ -84,4 +85,4 @@ def roll_up(connection: Connection, day: date, zone: str, now: datetime) -> int:
 
 
 def _minutes(start: datetime, end: datetime) -> float:
-    return (repo.as_utc(end) - repo.as_utc(start)).total_seconds() / 60
+    return (as_utc(end) - as_utc(start)).total_seconds() / 60

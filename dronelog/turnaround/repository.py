@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Table, and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from dronelog.domain.facts import CustodyFact, FlightFact, SitePoint, SpecimenFacts, TelemetryFact
 from dronelog.storage import tables
+from dronelog.storage.portable import as_utc, upsert
 
 CUSTODY = tables.CustodyEvent.__table__
 FLIGHT_EVENT = tables.FlightEvent.__table__
@@ -27,12 +27,6 @@ JOB_STATE = tables.JobState.__table__
 PAD_EVENT = tables.PadEvent.__table__
 
 _CHUNK = 500  # ids per IN (...) list
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
@@ -162,17 +156,6 @@ def changed_since(connection: Connection, table: Table, key: str, since: datetim
     return {r[0] for r in rows}, newest
 
 
-def upsert(connection: Connection, table: Table, rows: list[dict], keys: list[str]) -> None:
-    if not rows:
-        return
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys,
-        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
-    connection.execute(statement, rows)
-
-
 def read_state(connection: Connection, name: str, default: str) -> str:
     value = connection.execute(select(JOB_STATE.c.value).where(JOB_STATE.c.name == name)
                                ).scalar()
@@ -206,8 +189,3 @@ def barcodes_on_flights(connection: Connection, flight_ids: Iterable[str]) -> se
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(seconds=60)
 
-
-def insert_new(connection: Connection, table: Table, rows: list[dict], keys: list[str]) -> None:
-    if rows:
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        connection.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, false, or_, select, true
 from dronelog.domain.alerts import AlertKind, Condition, reconcile
 from dronelog.domain.eta import estimate_eta, predicted_breach
 from dronelog.domain.telemetry_rules import lost_link, low_battery, off_route_m
+from dronelog.storage.portable import as_utc
 from dronelog.turnaround import alert_store
 from dronelog.turnaround import repository as repo
 
@@ -68,8 +69,8 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
     rows = open_rows + closed_rows
     conditions = []
     for row in rows:
-        deadline, collected = repo.as_utc(row.deadline), repo.as_utc(row.collected_at)
-        received = repo.as_utc(row.received_at)
+        deadline, collected = as_utc(row.deadline), as_utc(row.collected_at)
+        received = as_utc(row.received_at)
         where = dict(site_id=row.destination_site_id, drone_id=row.drone_id)
         facts = {"priority": row.priority, "kind": row.kind, "deadline": deadline.isoformat(),
                  "collected_at": collected.isoformat(), "flight_id": row.flight_id}
@@ -78,7 +79,7 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
                 "specimen", row.barcode, AlertKind.BREACH,
                 f"{row.barcode} ({row.priority}) not received by its deadline "
                 f"{deadline:%H:%M} UTC", facts, **where))
-        elif row.is_open and repo.as_utc(row.warning_at) <= now:
+        elif row.is_open and as_utc(row.warning_at) <= now:
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.TURNAROUND_WARNING,
                 f"{row.barcode} ({row.priority}) has used most of its turnaround budget; "
@@ -172,7 +173,7 @@ def _cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str
 def _predicted_breaches(cargo: list, flight, eta, now: datetime) -> list[Condition]:
     conditions = []
     for row in cargo:
-        deadline = repo.as_utc(row.deadline)
+        deadline = as_utc(row.deadline)
         if deadline <= now or row.destination_site_id != flight.destination_site_id:
             continue
         budget = row.landed_to_received_min or 0.0

@@ -20,6 +20,7 @@ from dronelog.domain.policies import PolicyBook
 from dronelog.domain.specimens import SpecimenState, SpecimenStatus, specimen_status
 from dronelog.domain.telemetry_rules import pad_transitions, temperature_exposure
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
+from dronelog.storage.portable import insert_new, upsert
 from dronelog.turnaround import repository as repo
 
 WATERMARK = "tracker.watermark"
@@ -51,7 +52,7 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
     statuses = {flight_id: status for flight_id, facts in
                 repo.flight_facts(connection, all_flights).items()
                 if (status := flight_status(facts)) is not None}
-    repo.upsert(connection, repo.FLIGHT_TRACKING,
+    upsert(connection, repo.FLIGHT_TRACKING,
                 [_flight_row(statuses[f], now) for f in flights_to_derive if f in statuses],
                 ["flight_id"])
     tracks: dict[str, list] = {}
@@ -71,7 +72,7 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
         exposure = _exposure(details[barcode], loaded_on.get(barcode, set()),
                              statuses, tracks, excursion_grace_s)
         rows.append(_specimen_row(details[barcode], status, policies, exposure, statuses, now))
-    repo.upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
+    upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
 
     newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
     repo.write_state(connection, WATERMARK, newest.isoformat(), now)
@@ -88,7 +89,7 @@ def _record_pad_events(connection: Connection, flight_ids: set[str],
         rows += [{"flight_id": flight_id, "drone_id": event.drone_id, "site_id": event.site_id,
                   "kind": event.kind, "at": event.at}
                  for event in pad_transitions(tracks[flight_id], site_points)]
-    repo.insert_new(connection, repo.PAD_EVENT, rows, ["flight_id", "site_id", "kind", "at"])
+    insert_new(connection, repo.PAD_EVENT, rows, ["flight_id", "site_id", "kind", "at"])
 
 
 def _exposure(details: SpecimenFacts, flight_ids: set[str],

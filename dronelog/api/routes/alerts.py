@@ -10,9 +10,9 @@ from dronelog.api.accounts import Role, User
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, UserDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import AlertPublic, Page, ResolveRequest
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert
 from dronelog.turnaround import alert_store
-from dronelog.turnaround.repository import as_utc
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Dispatcher = Annotated[User, Depends(require(Role.DISPATCHER))]

@@ -18,8 +18,8 @@ from dronelog.api.schemas import (
     Page,
     Position,
 )
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import CustodyEvent, Drone, FlightEvent, FlightTracking, TelemetryPoint
-from dronelog.turnaround.repository import as_utc
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"],
                    dependencies=[Depends(require(Role.DISPATCHER, Role.ADMIN))])

@@ -13,9 +13,9 @@ from dronelog.api.accounts import Role
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import DeadLetterPublic, Page, ReportRow, SitePublic
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import DeadLetter, Site
 from dronelog.turnaround.report import compute
-from dronelog.turnaround.repository import as_utc
 
 router = APIRouter(prefix="/api/v1", tags=["registry and reports"])
 S, DL = Site.__table__, DeadLetter.__table__

@@ -12,6 +12,7 @@ from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import CustodyStep, Page, Position, SpecimenDetail, SpecimenSummary
 from dronelog.domain.eta import estimate_eta
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking
 from dronelog.turnaround import repository as repo
 
@@ -23,20 +24,20 @@ C = CustodyEvent.__table__
 
 
 def turnaround_status(row, now: datetime) -> str:
-    deadline, received = repo.as_utc(row.deadline), repo.as_utc(row.received_at)
+    deadline, received = as_utc(row.deadline), as_utc(row.received_at)
     if received is not None:
         return "met" if received <= deadline else "missed"
     if now >= deadline:
         return "breached"
-    return "warning" if now >= repo.as_utc(row.warning_at) else "on_track"
+    return "warning" if now >= as_utc(row.warning_at) else "on_track"
 
 
 def _summary(row, now: datetime) -> dict:
     return {"barcode": row.barcode, "kind": row.kind, "priority": row.priority,
             "state": row.state, "origin_site_id": row.origin_site_id,
             "destination_site_id": row.destination_site_id,
-            "collected_at": repo.as_utc(row.collected_at), "deadline": repo.as_utc(row.deadline),
-            "received_at": repo.as_utc(row.received_at),
+            "collected_at": as_utc(row.collected_at), "deadline": as_utc(row.deadline),
+            "received_at": as_utc(row.received_at),
             "turnaround": turnaround_status(row, now)}
 
 
@@ -69,7 +70,7 @@ def get_specimen(barcode: str, request: Request, conn: ConnectionDep) -> Specime
     if row is None or details is None:
         raise Problem(404, "Not found", f"no specimen with barcode {barcode!r} is tracked yet")
     now = request.app.state.clock.now()
-    timeline = [CustodyStep(event_id=str(e.event_id), kind=e.kind, at=repo.as_utc(e.event_time),
+    timeline = [CustodyStep(event_id=str(e.event_id), kind=e.kind, at=as_utc(e.event_time),
                             site_id=e.site_id, actor_kind=e.actor_kind, actor_id=e.actor_id,
                             container_id=e.container_id, seal_id=e.seal_id,
                             flight_id=e.flight_id, drone_id=e.drone_id, reason=e.reason)
