@@ -153,28 +153,6 @@ class SitePublic(BaseModel):
     pad_radius_m: float
 
 
-class ReportRow(BaseModel):
-    day: str
-    origin_site_id: str
-    destination_site_id: str
-    priority: str
-    kind: str
-    specimens: int
-    received: int
-    on_time: int
-    on_time_pct: float | None = None
-    p50_min: float | None = None
-    p90_min: float | None = None
-    p50_collected_to_loaded_min: float | None = None
-    p90_collected_to_loaded_min: float | None = None
-    p50_flight_min: float | None = None
-    p90_flight_min: float | None = None
-    p50_landed_to_received_min: float | None = None
-    p90_landed_to_received_min: float | None = None
-    excursions: int
-    rejections: int
-    flights: int
-
 
 class DeadLetterPublic(BaseModel):
     id: int

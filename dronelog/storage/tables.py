@@ -301,10 +301,8 @@ class JobState(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
-class TurnaroundReportRow(SQLModel, table=True):
-    """The daily roll-up per route, priority and kind."""
-
-    __tablename__ = "turnaround_report"
+class TurnaroundReportBase(SQLModel):
+    """One row of the daily roll-up per route, priority and kind (the API returns this)."""
 
     day: str = Field(primary_key=True, max_length=10)
     origin_site_id: str = Field(primary_key=True, max_length=64)
@@ -326,6 +324,11 @@ class TurnaroundReportRow(SQLModel, table=True):
     excursions: int
     rejections: int
     flights: int
+
+
+class TurnaroundReportRow(TurnaroundReportBase, table=True):
+    __tablename__ = "turnaround_report"
+
     computed_at: datetime = Field(sa_column=_utc(nullable=False))
 
 

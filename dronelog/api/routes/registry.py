@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from dronelog.api.accounts import Role
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
 from dronelog.api.problems import Problem
-from dronelog.api.schemas import DeadLetterPublic, Page, ReportRow, SitePublic
+from dronelog.api.schemas import DeadLetterPublic, Page, SitePublic
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import DeadLetter, Site
+from dronelog.storage.tables import TurnaroundReportBase as ReportRow
 from dronelog.turnaround.report import compute
 
 router = APIRouter(prefix="/api/v1", tags=["registry and reports"])
