@@ -47,6 +47,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench_databases import ScratchDatabase, conninfo  # beside this script
+
 SCENARIOS = ("bare", "ingester-sqlite", "ingester-pg", "naive-sqlite", "naive-pg")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "dronelog/v1"
@@ -473,35 +475,11 @@ def naive_main(kind: str, target: str, port: int, ready, stop, counter, results)
 # --- databases -------------------------------------------------------------------------------
 
 
-class Database:
-    """A fresh, migrated database; `count()` reads the telemetry row count."""
+class Database(ScratchDatabase):
+    """A bench_* database; `count()` reads the telemetry row count."""
 
     def __init__(self, kind: str, workdir: Path, pg_url: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        from dronelog.storage.database import create_db_engine, migrate
-
-        self.kind = kind
-        self.name = None
-        if kind == "sqlite":
-            path = workdir / f"bench-{uuid.uuid4().hex[:8]}.db"
-            self.url = f"sqlite:///{path}"
-            self.raw_target = str(path)
-            self._reader = None
-        else:
-            import psycopg
-
-            admin_url = make_url(pg_url)
-            self._admin_conninfo = _conninfo(admin_url)
-            self.name = f"bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(self._admin_conninfo, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.name}"')
-            bench_url = admin_url.set(database=self.name)
-            self.url = bench_url.render_as_string(hide_password=False)
-            self.raw_target = _conninfo(bench_url)
-        engine = create_db_engine(self.url)
-        migrate(engine)
-        engine.dispose()
+        super().__init__(kind, workdir, pg_url, "bench")
         self._reader = None
 
     def count(self) -> int:
@@ -518,23 +496,7 @@ class Database:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self.kind == "postgresql" and self.name:
-            import psycopg
-
-            with psycopg.connect(self._admin_conninfo, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            self.name = None
-
-
-def _conninfo(url) -> str:
-    from psycopg.conninfo import make_conninfo
-
-    parts = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "dbname": url.database}
-    if url.username:
-        parts["user"] = url.username
-    if url.password:
-        parts["password"] = url.password
-    return make_conninfo(**parts)
+        super().drop()
 
 
 # --- orchestration ---------------------------------------------------------------------------
@@ -857,7 +819,7 @@ def environment(pg_url: str) -> dict:
     try:
         from sqlalchemy.engine import make_url
 
-        with psycopg.connect(_conninfo(make_url(pg_url)), autocommit=True) as c:
+        with psycopg.connect(conninfo(make_url(pg_url)), autocommit=True) as c:
             env["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
             env["postgresql_settings"] = {
                 name: c.execute(f"SHOW {name}").fetchone()[0]

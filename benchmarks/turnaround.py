@@ -68,6 +68,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench_databases import ScratchDatabase, conninfo  # noqa: E402  (beside this script)
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgresql")
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Pingdu
@@ -332,64 +334,11 @@ class Workload:
 # --- databases -------------------------------------------------------------------------------
 
 
-def _conninfo(url) -> str:
-    from psycopg.conninfo import make_conninfo
-
-    parts = {"host": url.host or "127.0.0.1", "port": url.port or 5432, "dbname": url.database}
-    if url.username:
-        parts["user"] = url.username
-    if url.password:
-        parts["password"] = url.password
-    return make_conninfo(**parts)
-
-
-class Database:
-    """A fresh, migrated database: a temp SQLite file or a bench_turn_* PostgreSQL database."""
+class Database(ScratchDatabase):
+    """A bench_turn_* database."""
 
     def __init__(self, kind: str, workdir: Path, pg_url: str, sqlite_synchronous: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        from dronelog.storage.database import create_db_engine, migrate
-
-        self.kind = kind
-        self.name = None
-        self.path = None
-        if kind == "sqlite":
-            self.path = workdir / f"bench-turn-{uuid.uuid4().hex[:8]}.db"
-            self.url = f"sqlite:///{self.path}"
-        else:
-            import psycopg
-
-            admin_url = make_url(pg_url)
-            if admin_url.host not in (None, "127.0.0.1", "localhost", "::1"):
-                raise SystemExit(f"refusing a non-loopback PostgreSQL host {admin_url.host!r}")
-            self._admin = _conninfo(admin_url)
-            self.name = f"bench_turn_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(self._admin, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.name}"')
-            self.url = admin_url.set(database=self.name).render_as_string(hide_password=False)
-        self.engine = create_db_engine(self.url, sqlite_synchronous)
-        migrate(self.engine)
-
-    def analyze(self) -> None:
-        if self.kind != "postgresql":
-            return
-        from sqlalchemy import text
-
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            c.execute(text("ANALYZE"))
-
-    def drop(self) -> None:
-        self.engine.dispose()
-        if self.kind == "postgresql" and self.name:
-            import psycopg
-
-            with psycopg.connect(self._admin, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            self.name = None
-        if self.path is not None:
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        super().__init__(kind, workdir, pg_url, "bench-turn", sqlite_synchronous)
 
 
 # --- measurement -----------------------------------------------------------------------------
@@ -723,7 +672,7 @@ def environment(pg_url: str, databases: list[str]) -> dict:
         try:
             from sqlalchemy.engine import make_url
 
-            with psycopg.connect(_conninfo(make_url(pg_url)), autocommit=True) as c:
+            with psycopg.connect(conninfo(make_url(pg_url)), autocommit=True) as c:
                 env["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
                 env["postgresql_settings"] = {
                     name: c.execute(f"SHOW {name}").fetchone()[0]
