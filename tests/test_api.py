@@ -114,6 +114,8 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
                                                        "password": "pw-disp-1"})
     assert login.status_code == 200 and login.json()["role"] == "dispatcher"
     bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert api.http.get("/api/v1/auth/me", headers=api.as_role(Role.LAB)).json() == {
+        "user_id": "lab-1", "role": "lab", "site_id": LAB}
     assert api.http.get("/api/v1/alerts", headers=bearer).status_code == 200
     clock.advance(13 * 3600)
     assert api.http.get("/api/v1/alerts", headers=bearer).status_code == 401

@@ -11,6 +11,14 @@ class TokenResponse(BaseModel):
     token_type: str = "bearer"
     expires_at: datetime
     role: str
+    user_id: str
+    site_id: str | None = None
+
+
+class Me(BaseModel):
+    user_id: str
+    role: str
+    site_id: str | None = None
 
 
 class CustodyStep(BaseModel):

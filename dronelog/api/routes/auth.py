@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 
 from dronelog.api.accounts import authenticate, issue_token
-from dronelog.api.deps import ConnectionDep
+from dronelog.api.deps import ConnectionDep, UserDep
 from dronelog.api.problems import Problem
-from dronelog.api.schemas import TokenResponse
+from dronelog.api.schemas import Me, TokenResponse
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -23,4 +23,10 @@ def token(request: Request, conn: ConnectionDep, username: Annotated[str, Form()
     now = request.app.state.clock.now()
     ttl = timedelta(hours=request.app.state.settings.token_ttl_h)
     return TokenResponse(access_token=issue_token(conn, user.id, now, ttl),
-                         expires_at=now + ttl, role=user.role.value)
+                         expires_at=now + ttl, role=user.role.value, user_id=user.id,
+                         site_id=user.site_id)
+
+
+@router.get("/me", response_model=Me, summary="Who the token belongs to: user, role and site")
+def me(user: UserDep) -> Me:
+    return Me(user_id=user.id, role=user.role.value, site_id=user.site_id)
