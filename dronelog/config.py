@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="where `dronelog api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
     token_ttl_h: float = Field(12, gt=0, description="bearer tokens expire after this long")
+    dashboards_dir: str | None = Field(None, description="the web dashboards' folder served at "
+                                       "/; default: dashboards/ beside the dronelog package")
+    stream_poll_s: float = Field(0.25, gt=0, le=10, description="how often a live stream "
+                                 "looks for new events")
     auto_migrate: bool = Field(True, description="run database migrations when a service starts")
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = Field("INFO")

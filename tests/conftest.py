@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -19,7 +20,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from dronelog.broker import AmqttBroker, MosquittoBroker
+from dronelog.clock import ManualClock
+from dronelog.config import Settings
 from dronelog.storage.database import create_db_engine, migrate
+from tests.support import Api
 
 REQUIRE_REAL = os.environ.get("DRONELOG_REQUIRE_REAL") == "1"
 PG_ADMIN_URL = os.environ.get("DRONELOG_TEST_PG_URL",
@@ -104,6 +108,20 @@ def broker(tmp_path: Path):
         instance = AmqttBroker().start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def api(engine, clock, broker):
+    settings = Settings(database_url=str(engine.url), mqtt_url=broker.url,
+                        mqtt_protocol=broker.protocol)
+    running = Api(engine, settings, clock)
+    yield running
+    running.close()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -1,5 +1,6 @@
 """Test helpers that speak the public contract, as a real drone or scanner would."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,10 +11,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
+import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
+from dronelog.api.accounts import Role, add_user, issue_token
+from dronelog.api.app import create_app
+from dronelog.broker import free_port
+from dronelog.clock import ManualClock
+from dronelog.config import Settings
+from dronelog.contract.examples import EXAMPLES
 from dronelog.contract.messages import Telemetry
 from dronelog.contract.topics import TopicLayout
 
@@ -151,3 +160,48 @@ def wait_for_count(engine: Engine, sql: str, expected: int, timeout: float = 60,
         time.sleep(settle)
         value = count(engine, sql)
     return value
+
+
+TOWN, LAB = "cjzxwsy", "pdrmyy"
+ROLES = {"lab-1": (Role.LAB, LAB), "disp-1": (Role.DISPATCHER, None),
+         "admin-1": (Role.ADMIN, None), "scanner-cj": (Role.DEVICE, TOWN)}
+
+
+class Api:
+    """A running API server and a token per role."""
+
+    def __init__(self, engine, settings: Settings, clock: ManualClock) -> None:
+        self.engine, self.clock = engine, clock
+        port = free_port()
+        config = uvicorn.Config(create_app(settings, engine, clock), host="127.0.0.1",
+                                port=port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self.tokens = {}
+        with engine.begin() as connection:
+            for user_id, (role, site) in ROLES.items():
+                add_user(connection, user_id, role, clock.now(), password=f"pw-{user_id}",
+                         site_id=site)
+                self.tokens[role] = issue_token(connection, user_id, clock.now(),
+                                                timedelta(hours=12))
+
+    def as_role(self, role: Role) -> dict:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def scan(name: str, minutes_ago: float = 5, **changes) -> dict:
+    payload = json.loads(json.dumps(EXAMPLES[name]))
+    payload.update(event_id=str(uuid.uuid4()),
+                   event_time=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat())
+    payload.update(changes)
+    return payload

@@ -5,80 +5,30 @@ import json
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 import uvicorn
 from sqlalchemy import select, text
 
-from dronelog.api.accounts import Role, add_user, issue_token, revoke_tokens
+from dronelog.api.accounts import Role, revoke_tokens
 from dronelog.api.app import create_app
 from dronelog.broker import free_port
-from dronelog.clock import ManualClock
 from dronelog.config import Settings
 from dronelog.contract.examples import EXAMPLES
 from dronelog.storage.tables import AuditEntry
 from dronelog.turnaround.service import TurnaroundJobs
-from tests.support import LAYOUT, IngesterProcess, Publisher, wait_for_count
-
-TOWN, LAB = "cjzxwsy", "pdrmyy"
-ROLES = {"lab-1": (Role.LAB, LAB), "disp-1": (Role.DISPATCHER, None),
-         "admin-1": (Role.ADMIN, None), "scanner-cj": (Role.DEVICE, TOWN)}
-
-
-class Api:
-    """A running API server and a token per role."""
-
-    def __init__(self, engine, settings: Settings, clock: ManualClock) -> None:
-        self.engine, self.clock = engine, clock
-        port = free_port()
-        config = uvicorn.Config(create_app(settings, engine, clock), host="127.0.0.1",
-                                port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        self.tokens = {}
-        with engine.begin() as connection:
-            for user_id, (role, site) in ROLES.items():
-                add_user(connection, user_id, role, clock.now(), password=f"pw-{user_id}",
-                         site_id=site)
-                self.tokens[role] = issue_token(connection, user_id, clock.now(),
-                                                timedelta(hours=12))
-
-    def as_role(self, role: Role) -> dict:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-    def close(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def api(engine, clock, broker):
-    settings = Settings(database_url=str(engine.url), mqtt_url=broker.url,
-                        mqtt_protocol=broker.protocol)
-    running = Api(engine, settings, clock)
-    yield running
-    running.close()
-
-
-def scan(name: str, minutes_ago: float = 5, **changes) -> dict:
-    payload = json.loads(json.dumps(EXAMPLES[name]))
-    payload.update(event_id=str(uuid.uuid4()),
-                   event_time=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat())
-    payload.update(changes)
-    return payload
+from tests.support import (
+    LAB,
+    LAYOUT,
+    TOWN,
+    Api,
+    IngesterProcess,
+    Publisher,
+    scan,
+    wait_for_count,
+)
 
 
 def test_health_needs_no_token_and_readiness_checks_database_and_broker(api, engine, clock):
@@ -313,6 +263,31 @@ def test_flights_and_the_fleet_for_dispatchers(api, engine, clock):
         ("uav-02", "F1", 88.0)]
     assert fleet[0]["link_age_s"] == pytest.approx(17 * 60, abs=1)
     assert api.http.get("/api/v1/flights/NOPE", headers=dispatcher).status_code == 404
+
+    # The newest report by event time wins, whatever the order of arrival (each batch below
+    # is stored after the one before it, so a later row id can carry an older time); a
+    # drone known only from its status has no position.
+    def report(drone, minutes, battery, seq):
+        event = m.Telemetry(**ids(), event_time=at(minutes), drone_id=drone, seq=seq,
+                            lat=36.7, lon=119.8, alt_m=150, ground_speed_mps=10,
+                            heading_deg=90, battery_pct=battery)
+        topic = LAYOUT.telemetry(drone)
+        return Accepted(Delivery(topic, b"", clock.now()), LAYOUT.parse(topic), event)
+
+    status = m.DroneStatus(**ids(), event_time=at(2), drone_id="uav-04", online=True,
+                           reason="connected")
+    writer = BatchWriter(engine, clock)
+    writer.write([report("uav-03", 5, 70.0, 1), report("uav-02", 2.5, 10.0, 9),
+                  Accepted(Delivery(LAYOUT.status("uav-04"), b"", clock.now()),
+                           LAYOUT.parse(LAYOUT.status("uav-04")), status)], [])
+    writer.write([report("uav-03", 4, 75.0, 0), report("uav-03", 4.5, 72.0, 2)], [])
+    fleet = api.http.get("/api/v1/drones", headers=dispatcher).json()
+    assert [(d["drone_id"], d["flight_id"], d["online"],
+             d["position"] and d["position"]["battery_pct"]) for d in fleet] == [
+        ("uav-02", "F1", None, 88.0), ("uav-03", None, None, 70.0),
+        ("uav-04", None, True, None)]
+    assert fleet[1]["last_seen"] == at(5).isoformat().replace("+00:00", "Z")
+    assert fleet[2]["last_seen"] is None and fleet[2]["link_age_s"] is None
 
 
 def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url, tmp_path):

@@ -8,7 +8,18 @@ from sqlalchemy import Engine
 from dronelog import __version__
 from dronelog.api import problems
 from dronelog.api.metrics import build_registry
-from dronelog.api.routes import alerts, auth, custody, exports, fleet, health, registry, specimens
+from dronelog.api.routes import (
+    alerts,
+    auth,
+    custody,
+    dashboards,
+    exports,
+    fleet,
+    health,
+    live,
+    registry,
+    specimens,
+)
 from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
 from dronelog.contract.topics import TopicLayout
@@ -31,6 +42,7 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
         max_age=timedelta(seconds=settings.max_event_age_s))
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
-    for module in (health, auth, specimens, exports, custody, alerts, fleet, registry):
+    for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
+                   dashboards):  # last: its catch-all path serves the dashboards at /
         app.include_router(module.router)
     return app

@@ -20,6 +20,11 @@ MAX_OFFSET = 10_000_000  # beyond any table here; keeps numbers within the datab
 
 
 def current_user(request: Request, conn: ConnectionDep) -> User:
+    return authenticate(request, conn)
+
+
+def authenticate(request: Request, conn: Connection) -> User:
+    """The user of the request's bearer token (401 without a valid one)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

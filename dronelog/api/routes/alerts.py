@@ -20,7 +20,8 @@ AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 A = Alert.__table__
 
 
-def _public(row) -> AlertPublic:
+def public_alert(row) -> AlertPublic:
+    """An alert row (extra columns ignored) as the API shows it."""
     values = dict(row._mapping)
     for key in ("opened_at", "acknowledged_at", "resolved_at"):
         values[key] = as_utc(values[key])
@@ -47,7 +48,7 @@ def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(A.c.opened_at.desc(), A.c.id.desc())
                         .limit(limit).offset(offset)).all()
-    return Page[AlertPublic](items=[_public(r) for r in rows], total=total, limit=limit,
+    return Page[AlertPublic](items=[public_alert(r) for r in rows], total=total, limit=limit,
                              offset=offset)
 
 
@@ -58,7 +59,7 @@ def acknowledge(alert_id: AlertId, request: Request, conn: ConnectionDep,
     now = request.app.state.clock.now()
     _change(lambda: alert_store.acknowledge(conn, alert_id, user.id, now))
     audit.record(conn, user, "alert.acknowledge", str(alert_id), now)
-    return _public(conn.execute(select(A).where(A.c.id == alert_id)).one())
+    return public_alert(conn.execute(select(A).where(A.c.id == alert_id)).one())
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertPublic,
@@ -68,7 +69,7 @@ def resolve(alert_id: AlertId, body: ResolveRequest, request: Request, conn: Con
     now = request.app.state.clock.now()
     _change(lambda: alert_store.resolve(conn, alert_id, user.id, body.note, now))
     audit.record(conn, user, "alert.resolve", str(alert_id), now, note=body.note)
-    return _public(conn.execute(select(A).where(A.c.id == alert_id)).one())
+    return public_alert(conn.execute(select(A).where(A.c.id == alert_id)).one())
 
 
 def _change(action) -> None:
