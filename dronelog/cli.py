@@ -73,12 +73,18 @@ def ingest(settings: Settings) -> None:
 @click.option("--history", type=_Duration(), default="6h", show_default=True,
               help="simulated past, sent at once, before the simulation goes on live")
 @click.option("--no-simulator", is_flag=True, help="start without the simulator")
+@click.option("--api-port", type=click.IntRange(1, 65535), default=None,
+              help="port of the API and dashboards on 127.0.0.1  [default: DRONELOG_API_PORT, "
+              "8080]")
+@click.option("--open-browser", is_flag=True, help="open the dashboards in the web browser")
 @click.pass_obj
 def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Path,
-         history: timedelta, no_simulator: bool) -> None:
+         history: timedelta, no_simulator: bool, api_port: int | None,
+         open_browser: bool) -> None:
     """Run the system on embedded defaults: a local broker, the ingester, SQLite, the
-    turnaround scheduler, the API, and the simulator flying the Pingdu network (with faults):
-    the last hours at once, then live, in step with the wall clock the scheduler goes by.
+    turnaround scheduler, the API and dashboards, and the simulator flying the Pingdu network
+    (with faults): the last hours at once, then live, in step with the wall clock the
+    scheduler goes by.
 
     The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
     queue limit) when the mosquitto binary is installed, else the embedded amqtt broker.
@@ -88,6 +94,8 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
 
     from dronelog.broker import start_local_broker
 
+    if api_port is not None:
+        settings = settings.model_copy(update={"api_port": api_port})
     broker = None
     if not external_broker:
         broker = start_local_broker(Path(".dronelog/broker"), port)
@@ -109,13 +117,19 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
     environment = {**os.environ, "DRONELOG_MQTT_URL": settings.mqtt_url,
                    "DRONELOG_MQTT_PROTOCOL": settings.mqtt_protocol,
                    "DRONELOG_TOPIC_PREFIX": settings.topic_prefix,
-                   "DRONELOG_DATABASE_URL": settings.database_url}
+                   "DRONELOG_DATABASE_URL": settings.database_url,
+                   "DRONELOG_API_HOST": settings.api_host,
+                   "DRONELOG_API_PORT": str(settings.api_port)}
     engine_room = subprocess.Popen([sys.executable, "-m", "dronelog", "scheduler"],
                                    env=environment, start_new_session=True)
     api_server = subprocess.Popen([sys.executable, "-m", "dronelog", "api"],
                                   env=environment, start_new_session=True)
-    for line in _demo_tokens(settings):
+    for line in _demo_logins(settings):
         click.echo(line, err=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(f"http://{settings.api_host}:{settings.api_port}/")
     simulator = None
     if not no_simulator:
         start = datetime.now(UTC).replace(microsecond=0) - history
@@ -601,21 +615,37 @@ def users_revoke(settings: Settings, user_id: str) -> None:
     click.echo(f"revoked {count} token(s) of {user_id}")
 
 
-def _demo_tokens(settings: Settings) -> list[str]:
-    """Demo users (a dispatcher, and lab staff at the lead hospital) with fresh tokens."""
+# Demo users: lab staff at the lead hospital and at each township site, a dispatcher and an
+# administrator. The passwords are printed by `dronelog demo`: for a demonstration only.
+DEMO_PASSWORD = "demo1234"
+DEMO_USERS = (("dispatcher", "dispatcher", None, "调度员 Dispatcher"),
+              ("admin", "admin", None, "管理员 Administrator"),
+              ("lab-pdrmyy", "lab", "pdrmyy", "检验科 平度市人民医院"),
+              ("lab-pddermyy", "lab", "pddermyy", "检验科 平度市第二人民医院"),
+              ("lab-cjzxwsy", "lab", "cjzxwsy", "崔家中心卫生院"),
+              ("lab-wjwsy", "lab", "wjwsy", "万家卫生院"))
+
+
+def _demo_logins(settings: Settings) -> list[str]:
+    """Demo users with passwords (made on the first demo), and a bearer token each for the
+    dispatcher and the lead hospital's lab, for curl and /docs."""
     from dronelog.api.accounts import AccountError, Role, add_user, issue_token
 
-    lines = [f"  API:      http://{settings.api_host}:{settings.api_port}/docs"]
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    lines = [f"  dashboards: {base}/   (API: {base}/docs)",
+             f"  logins (password {DEMO_PASSWORD} for each):"]
     now = datetime.now(UTC)
     with _engine(settings).begin() as connection:
-        for user_id, role, site in (("demo-dispatcher", Role.DISPATCHER, None),
-                                    ("demo-lab", Role.LAB, "pdrmyy")):
+        for user_id, role, site, name in DEMO_USERS:
             try:
-                add_user(connection, user_id, role, now, site_id=site)
+                add_user(connection, user_id, Role(role), now, password=DEMO_PASSWORD,
+                         site_id=site, display_name=name)
             except AccountError:
                 pass  # there from an earlier demo
+            lines.append(f"    {user_id:<14} {role:<10} {site or '':<9} {name}")
+        for user_id in ("dispatcher", "lab-pdrmyy"):
             token = issue_token(connection, user_id, now, timedelta(hours=12))
-            lines.append(f"  token of {user_id} ({role.value}): {token}")
+            lines.append(f"  token of {user_id}: {token}")
     return lines
 
 

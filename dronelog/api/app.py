@@ -43,6 +43,6 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
     for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
-                   dashboards):  # last: its catch-all path serves the dashboards at /
+                   dashboards):  # last: the web dashboards at /
         app.include_router(module.router)
     return app
