@@ -25,6 +25,8 @@ from dronelog.config import Settings
 from dronelog.contract.examples import EXAMPLES
 from dronelog.contract.messages import Telemetry
 from dronelog.contract.topics import TopicLayout
+from dronelog.ingest.delivery import Accepted, Delivery
+from dronelog.storage.writer import BatchWriter
 
 LAYOUT = TopicLayout()
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -205,3 +207,14 @@ def scan(name: str, minutes_ago: float = 5, **changes) -> dict:
                    event_time=(datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat())
     payload.update(changes)
     return payload
+
+
+def write_telemetry(engine, clock, drone: str, count: int, **fields) -> list[str]:
+    """`count` telemetry reports of `drone` up to now, stored as the ingester stores them."""
+    events = [telemetry(drone, seq=i, at=clock.now() - timedelta(seconds=count - i), **fields)
+              for i in range(count)]
+    topic = LAYOUT.telemetry(drone)
+    BatchWriter(engine, clock).write(
+        [Accepted(Delivery(topic, b"", clock.now()), LAYOUT.parse(topic), e) for e in events],
+        [])
+    return [str(e.event_id) for e in events]

@@ -28,6 +28,7 @@ from tests.support import (
     Publisher,
     scan,
     wait_for_count,
+    write_telemetry,
 )
 
 
@@ -91,6 +92,9 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("GET", "/api/v1/reports/turnaround?day=2026-11-20", {Role.LAB, Role.DISPATCHER,
                                                           Role.ADMIN}),
     ("GET", "/api/v1/dead-letters", {Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/specimens/CJ2611220042/fhir", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/specimens/CJ2611220042/epcis", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/auth/me", set(Role)),
 ])
 def test_the_role_matrix(api, method, path, allowed):
     body = {"note": "checked"} if path.endswith("resolve") else None
@@ -331,3 +335,23 @@ def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url
     letters = api.http.get("/api/v1/dead-letters", headers=api.as_role(Role.ADMIN)).json()
     assert [(d["reason_code"], d["payload"]) for d in letters["items"]] == [
         ("not_json", "not json at all")]
+
+
+def test_a_specimen_in_the_air_shows_its_box_temperature_against_its_band(api, engine, clock):
+    device = api.as_role(Role.DEVICE)
+    for minutes, name, changes in ((20, "custody.collected", {}), (15, "custody.packed", {}),
+                                   (10, "custody.loaded", {"flight_id": "F7",
+                                                           "drone_id": "uav-03"})):
+        assert api.http.post("/api/v1/custody", headers=device,
+                             json=scan(name, minutes_ago=minutes, **changes)).status_code == 201
+    write_telemetry(engine, clock, "uav-03", 3, flight_id="F7", payload_temp_c=9.5)
+    write_telemetry(engine, clock, "uav-04", 2, flight_id="F8", payload_temp_c=30.0)
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+    TurnaroundJobs(engine, settings, clock=clock).turnaround()
+    body = api.http.get("/api/v1/specimens/CJ2611220042", headers=api.as_role(Role.LAB)).json()
+    assert (body["allowed_min_c"], body["allowed_max_c"]) == (15.0, 25.0)  # ambient
+    assert [(r["flight_id"], r["payload_temp_c"]) for r in body["temperature"]] == [
+        ("F7", 9.5)] * 3
+    for path in ("/api/v1/specimens/AB%00CD", "/api/v1/flights/F%00", "/api/v1/alerts?site=%00"):
+        refused = api.http.get(path, headers=api.as_role(Role.DISPATCHER))
+        assert refused.status_code == 400 and "NUL" in refused.json()["detail"], path

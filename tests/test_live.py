@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,11 +14,9 @@ from sqlalchemy import insert
 
 from dronelog.api.accounts import Role
 from dronelog.config import Settings
-from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.tables import TelemetryPoint
-from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround.service import TurnaroundJobs
-from tests.support import LAYOUT, TOWN, scan, telemetry
+from tests.support import TOWN, scan, write_telemetry
 
 
 class Listener:
@@ -85,16 +82,6 @@ class Listener:
             socket.SHUT_RDWR)
         self._thread.join(5)
         assert not self._thread.is_alive()
-
-
-def write_telemetry(engine, clock, drone: str, count: int, **fields) -> list[str]:
-    events = [telemetry(drone, seq=i, at=clock.now() - timedelta(seconds=count - i), **fields)
-              for i in range(count)]
-    topic = LAYOUT.telemetry(drone)
-    BatchWriter(engine, clock).write(
-        [Accepted(Delivery(topic, b"", clock.now()), LAYOUT.parse(topic), e) for e in events],
-        [])
-    return [str(e.event_id) for e in events]
 
 
 def test_the_stream_brings_telemetry_custody_and_alert_changes(api, engine, clock):

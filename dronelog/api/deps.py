@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import Connection
 
 from dronelog.api.accounts import Role, User, user_for_token
@@ -16,6 +16,8 @@ def connection(request: Request) -> Iterator[Connection]:
 
 
 ConnectionDep = Annotated[Connection, Depends(connection)]
+# The contract's barcode (dronelog.contract.messages.Barcode): nothing else can be stored.
+BarcodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$")]
 MAX_OFFSET = 10_000_000  # beyond any table here; keeps numbers within the databases' integers
 
 

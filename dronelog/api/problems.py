@@ -25,6 +25,14 @@ def problem_response(status: int, title: str, detail: str, instance: str,
 
 
 def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _no_nul(request: Request, call_next):
+        # No identifier here can hold NUL, and PostgreSQL refuses it in any query.
+        if "\x00" in request.scope["path"] or b"%00" in request.scope["query_string"]:
+            return problem_response(400, "Bad Request", "NUL characters are not allowed in "
+                                    "the path or the query", request.url.path)
+        return await call_next(request)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem):
         return problem_response(error.status_code, error.title, error.detail,

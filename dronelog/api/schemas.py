@@ -58,6 +58,12 @@ class SpecimenSummary(BaseModel):
     turnaround: str  # on_track, warning, breached, met, missed
 
 
+class TemperatureReading(BaseModel):
+    at: datetime
+    payload_temp_c: float
+    flight_id: str
+
+
 class SpecimenDetail(SpecimenSummary):
     blood_product: str | None = None
     temperature_class: str
@@ -70,6 +76,9 @@ class SpecimenDetail(SpecimenSummary):
     temp_out_of_range_s: float = 0.0
     excursion: bool = False
     custody_gaps: list[str] = []
+    allowed_min_c: float  # the temperature class's band in transport
+    allowed_max_c: float
+    temperature: list["TemperatureReading"] = []  # payload box, on the flights it rode
     position: Position | None = None
     eta: datetime | None = None
     timeline: list[CustodyStep]

@@ -3,11 +3,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import ConnectionDep, require
+from dronelog.api.deps import BarcodePath, ConnectionDep, require
 from dronelog.api.problems import Problem
 from dronelog.exports import epcis, fhir
 from dronelog.exports.journey import Journey, read_journey
@@ -22,11 +22,6 @@ class FhirJson(JSONResponse):
 
 class JsonLd(JSONResponse):
     media_type = "application/ld+json"
-
-
-# The contract's barcode (dronelog.contract.messages.Barcode): nothing else can be stored, and
-# PostgreSQL refuses some characters (NUL) in a query outright.
-BarcodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$")]
 
 
 def _journey(barcode: BarcodePath, request: Request, conn: ConnectionDep) -> Journey:

@@ -8,12 +8,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, func, select
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
+from dronelog.api.deps import MAX_OFFSET, BarcodePath, ConnectionDep, require
 from dronelog.api.problems import Problem
-from dronelog.api.schemas import CustodyStep, Page, Position, SpecimenDetail, SpecimenSummary
+from dronelog.api.schemas import (
+    CustodyStep,
+    Page,
+    Position,
+    SpecimenDetail,
+    SpecimenSummary,
+    TemperatureReading,
+)
 from dronelog.domain.eta import estimate_eta
+from dronelog.domain.temperature import TEMPERATURE_RANGES
 from dronelog.storage.portable import as_utc
-from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking
+from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking, TelemetryPoint
 from dronelog.turnaround import repository as repo
 
 router = APIRouter(prefix="/api/v1/specimens", tags=["specimens"],
@@ -21,6 +29,8 @@ router = APIRouter(prefix="/api/v1/specimens", tags=["specimens"],
 T = SpecimenTracking.__table__
 S = Specimen.__table__
 C = CustodyEvent.__table__
+TEL = TelemetryPoint.__table__
+MAX_READINGS = 600  # a chart's worth; longer flights are thinned evenly
 
 
 def turnaround_status(row, now: datetime) -> str:
@@ -64,7 +74,7 @@ def list_specimens(request: Request, conn: ConnectionDep,
 
 
 @router.get("/{barcode}", response_model=SpecimenDetail, summary="A specimen's story")
-def get_specimen(barcode: str, request: Request, conn: ConnectionDep) -> SpecimenDetail:
+def get_specimen(barcode: BarcodePath, request: Request, conn: ConnectionDep) -> SpecimenDetail:
     row = conn.execute(select(T).where(T.c.barcode == barcode)).first()
     details = conn.execute(select(S).where(S.c.barcode == barcode)).first()
     if row is None or details is None:
@@ -77,14 +87,32 @@ def get_specimen(barcode: str, request: Request, conn: ConnectionDep) -> Specime
                 for e in conn.execute(select(C).where(C.c.barcode == barcode)
                                       .order_by(C.c.event_time))]
     position, eta = _in_flight(conn, row, now) if row.state == "in_transit" else (None, None)
+    band = TEMPERATURE_RANGES[row.temperature_class]
+    flights = sorted({step.flight_id for step in timeline
+                      if step.kind == "loaded" and step.flight_id})
     return SpecimenDetail(
         **_summary(row, now), blood_product=details.blood_product,
         temperature_class=row.temperature_class, order_ref=details.order_ref,
         container_id=row.container_id, flight_id=row.flight_id, drone_id=row.drone_id,
         temp_min_c=row.temp_min_c, temp_max_c=row.temp_max_c,
         temp_out_of_range_s=row.temp_out_of_range_s, excursion=row.excursion,
-        custody_gaps=json.loads(row.custody_gaps), position=position, eta=eta,
-        timeline=timeline)
+        custody_gaps=json.loads(row.custody_gaps), allowed_min_c=band.low_c,
+        allowed_max_c=band.high_c, temperature=_temperature(conn, flights),
+        position=position, eta=eta, timeline=timeline)
+
+
+def _temperature(conn: Connection, flight_ids: list[str]) -> list[TemperatureReading]:
+    """The payload box's readings on the flights the specimen was loaded on, as the
+    turnaround engine counts them (at most `MAX_READINGS`)."""
+    if not flight_ids:
+        return []
+    rows = conn.execute(select(TEL.c.event_time, TEL.c.payload_temp_c, TEL.c.flight_id)
+                        .where(TEL.c.flight_id.in_(flight_ids),
+                               TEL.c.payload_temp_c.is_not(None))
+                        .order_by(TEL.c.event_time)).all()
+    step = -(-len(rows) // MAX_READINGS)
+    return [TemperatureReading(at=as_utc(r.event_time), payload_temp_c=r.payload_temp_c,
+                               flight_id=r.flight_id) for r in rows[::step]]
 
 
 def _in_flight(conn: Connection, row, now: datetime) -> tuple[Position | None, datetime | None]:
