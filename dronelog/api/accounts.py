@@ -101,3 +101,33 @@ def _digest(token: str) -> str:
 
 def _user(row) -> User:
     return User(row.id, Role(row.role), row.site_id, row.display_name)
+
+
+def list_users(connection: Connection) -> list:
+    """Every user, without password hashes."""
+    return connection.execute(select(USER.c.id, USER.c.display_name, USER.c.role,
+                                     USER.c.site_id, USER.c.active, USER.c.created_at)
+                              .order_by(USER.c.id)).all()
+
+
+def update_user(connection: Connection, user_id: str, now: datetime, *,
+                role: Role | None = None, site_id: str | None = None,
+                display_name: str | None = None, active: bool | None = None,
+                password: str | None = None) -> None:
+    """Change what is given; deactivating a user or changing its role revokes its tokens."""
+    row = connection.execute(select(USER).where(USER.c.id == user_id)).first()
+    if row is None:
+        raise AccountError(f"no user {user_id!r}")
+    values = {key: value for key, value in (("role", role and role.value),
+                                            ("site_id", site_id),
+                                            ("display_name", display_name),
+                                            ("active", active)) if value is not None}
+    if password is not None:
+        values["password_hash"] = _HASHER.hash(password)
+    new_role = Role(values.get("role", row.role))
+    if new_role in (Role.LAB, Role.DEVICE) and not values.get("site_id", row.site_id):
+        raise AccountError(f"a {new_role.value} user belongs to a site: give its site id")
+    if values:
+        connection.execute(update(USER).where(USER.c.id == user_id).values(**values))
+    if active is False or (role is not None and role.value != row.role):
+        revoke_tokens(connection, user_id, now)

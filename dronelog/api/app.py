@@ -9,6 +9,7 @@ from dronelog import __version__
 from dronelog.api import problems
 from dronelog.api.metrics import build_registry
 from dronelog.api.routes import (
+    admin,
     alerts,
     auth,
     custody,
@@ -43,6 +44,6 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
     for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
-                   dashboards):  # last: the web dashboards at /
+                   admin, dashboards):  # last: the web dashboards at /
         app.include_router(module.router)
     return app

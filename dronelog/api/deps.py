@@ -15,7 +15,8 @@ def connection(request: Request) -> Iterator[Connection]:
         yield conn
 
 
-ConnectionDep = Annotated[Connection, Depends(connection)]
+# scope="function": commit before the response is sent, so a client told 201 can read its write
+ConnectionDep = Annotated[Connection, Depends(connection, scope="function")]
 # The contract's barcode (dronelog.contract.messages.Barcode): nothing else can be stored.
 BarcodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$")]
 MAX_OFFSET = 10_000_000  # beyond any table here; keeps numbers within the databases' integers

@@ -1,0 +1,102 @@
+"""Administration over HTTP (admin role only): users, device tokens, sites; all audited."""
+
+import pytest
+from sqlalchemy import select
+
+from dronelog.api.accounts import Role
+from dronelog.storage.tables import AuditEntry
+
+KIOSK = {"name_zh": "李家庄村卫生室", "name_en": "Lijiazhuang village clinic",
+         "kind": "health_centre", "lat": 36.81, "lon": 119.92}
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/v1/admin/users"), ("POST", "/api/v1/admin/users"),
+    ("PATCH", "/api/v1/admin/users/lab-1"), ("POST", "/api/v1/admin/users/lab-1/tokens"),
+    ("POST", "/api/v1/admin/users/lab-1/revoke"), ("PUT", "/api/v1/admin/sites/ljz"),
+])
+def test_only_administrators_administer(api, method, path):
+    for role in Role:
+        response = api.http.request(method, path, headers=api.as_role(role), json={})
+        assert (response.status_code == 403) == (role is not Role.ADMIN), (role, response.text)
+
+
+def test_an_administrator_adds_a_site_a_scanner_and_a_lab_user(api, engine):
+    admin = api.as_role(Role.ADMIN)
+    orphan = api.http.post("/api/v1/admin/users", headers=admin, json={
+        "id": "scanner-ljz", "role": "device", "site_id": "ljz"})
+    assert orphan.status_code == 409 and "no site 'ljz'" in orphan.json()["detail"]
+    bad_zone = api.http.put("/api/v1/admin/sites/ljz", headers=admin,
+                            json={**KIOSK, "timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 422
+    site = api.http.put("/api/v1/admin/sites/ljz", headers=admin, json=KIOSK)
+    assert site.status_code == 200 and site.json()["timezone"] == "Asia/Shanghai"
+    listed = api.http.get("/api/v1/sites", headers=api.as_role(Role.LAB)).json()
+    assert {s["id"]: s["name_en"] for s in listed}["ljz"] == "Lijiazhuang village clinic"
+    renamed = api.http.put("/api/v1/admin/sites/ljz", headers=admin,
+                           json={**KIOSK, "name_en": "Lijiazhuang clinic"})
+    assert renamed.json()["name_en"] == "Lijiazhuang clinic"
+
+    created = api.http.post("/api/v1/admin/users", headers=admin, json={
+        "id": "scanner-ljz", "role": "device", "site_id": "ljz"})
+    assert created.status_code == 201 and created.json()["active"] is True
+    assert "password" not in created.text
+    again = api.http.post("/api/v1/admin/users", headers=admin, json={
+        "id": "scanner-ljz", "role": "device", "site_id": "ljz"})
+    assert again.status_code == 409
+    issued = api.http.post("/api/v1/admin/users/scanner-ljz/tokens", headers=admin,
+                           json={"hours": 24})
+    assert issued.status_code == 201
+    device = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    assert api.http.get("/api/v1/auth/me", headers=device).json() == {
+        "user_id": "scanner-ljz", "role": "device", "site_id": "ljz"}
+
+    weak = api.http.post("/api/v1/admin/users", headers=admin, json={
+        "id": "lab-ljz", "role": "lab", "site_id": "ljz", "password": "short"})
+    assert weak.status_code == 422
+    lab = api.http.post("/api/v1/admin/users", headers=admin, json={
+        "id": "lab-ljz", "role": "lab", "site_id": "ljz", "password": "a long passphrase"})
+    assert lab.status_code == 201
+    login = api.http.post("/api/v1/auth/token", data={"username": "lab-ljz",
+                                                       "password": "a long passphrase"})
+    assert login.status_code == 200 and login.json()["site_id"] == "ljz"
+
+    revoked = api.http.post("/api/v1/admin/users/scanner-ljz/revoke", headers=admin)
+    assert revoked.json() == {"user_id": "scanner-ljz", "revoked": 1}
+    assert api.http.get("/api/v1/auth/me", headers=device).status_code == 401
+    assert api.http.post("/api/v1/admin/users/nobody/revoke", headers=admin).status_code == 404
+    with engine.connect() as connection:
+        actions = connection.execute(select(AuditEntry.__table__.c.action, AuditEntry.__table__
+                                            .c.subject).where(AuditEntry.__table__.c.user_id ==
+                                                              "admin-1")).all()
+    assert sorted(map(tuple, actions)) == sorted([
+        ("site.put", "ljz"), ("site.put", "ljz"), ("user.add", "scanner-ljz"),
+        ("token.issue", "scanner-ljz"), ("user.add", "lab-ljz"),
+        ("token.revoke", "scanner-ljz")])
+
+
+def test_deactivating_or_demoting_a_user_ends_their_tokens(api):
+    admin = api.as_role(Role.ADMIN)
+    dispatcher = api.as_role(Role.DISPATCHER)
+    assert api.http.get("/api/v1/auth/me", headers=dispatcher).status_code == 200
+    demoted = api.http.patch("/api/v1/admin/users/disp-1", headers=admin,
+                             json={"role": "lab"})
+    assert demoted.status_code == 409 and "site" in demoted.json()["detail"]
+    assert api.http.get("/api/v1/auth/me", headers=dispatcher).status_code == 200
+    assert api.http.put("/api/v1/admin/sites/ljz", headers=admin, json=KIOSK).status_code == 200
+    moved = api.http.patch("/api/v1/admin/users/disp-1", headers=admin,
+                           json={"role": "lab", "site_id": "ljz"})
+    assert moved.status_code == 200 and moved.json()["role"] == "lab"
+    assert api.http.get("/api/v1/auth/me", headers=dispatcher).status_code == 401
+    lab = api.as_role(Role.LAB)
+    off = api.http.patch("/api/v1/admin/users/lab-1", headers=admin, json={"active": False})
+    assert off.json()["active"] is False
+    assert api.http.get("/api/v1/auth/me", headers=lab).status_code == 401
+    assert api.http.post("/api/v1/auth/token", data={"username": "lab-1",
+                                                     "password": "pw-lab-1"}).status_code == 401
+    myself = api.http.patch("/api/v1/admin/users/admin-1", headers=admin, json={"active": False})
+    assert myself.status_code == 409
+    assert api.http.patch("/api/v1/admin/users/nobody", headers=admin,
+                          json={"active": False}).status_code == 404
+    users = {u["id"]: u for u in api.http.get("/api/v1/admin/users", headers=admin).json()}
+    assert (users["lab-1"]["active"], users["disp-1"]["role"]) == (False, "lab")
