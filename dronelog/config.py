@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     token_ttl_h: float = Field(12, gt=0, description="bearer tokens expire after this long")
     dashboards_dir: str | None = Field(None, description="the web dashboards' folder served at "
                                        "/; default: dashboards/ beside the dronelog package")
+    login_max_failures: int = Field(5, ge=1, description="refused logins of one user id within "
+                                    "the login window before it is blocked (a client: 4x)")
+    login_window_s: float = Field(900, gt=0, description="the login attempt limit's window")
     stream_poll_s: float = Field(0.25, gt=0, le=10, description="how often a live stream "
                                  "looks for new events")
     auto_migrate: bool = Field(True, description="run database migrations when a service starts")

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from dronelog.api.accounts import Role
-from dronelog.storage.tables import AuditEntry
+from dronelog.storage.tables import AuditEntry, Drone
 
 KIOSK = {"name_zh": "李家庄村卫生室", "name_en": "Lijiazhuang village clinic",
          "kind": "health_centre", "lat": 36.81, "lon": 119.92}
@@ -14,6 +14,7 @@ KIOSK = {"name_zh": "李家庄村卫生室", "name_en": "Lijiazhuang village cli
     ("GET", "/api/v1/admin/users"), ("POST", "/api/v1/admin/users"),
     ("PATCH", "/api/v1/admin/users/lab-1"), ("POST", "/api/v1/admin/users/lab-1/tokens"),
     ("POST", "/api/v1/admin/users/lab-1/revoke"), ("PUT", "/api/v1/admin/sites/ljz"),
+    ("PUT", "/api/v1/admin/drones/uav-11"),
 ])
 def test_only_administrators_administer(api, method, path):
     for role in Role:
@@ -100,3 +101,41 @@ def test_deactivating_or_demoting_a_user_ends_their_tokens(api):
                           json={"active": False}).status_code == 404
     users = {u["id"]: u for u in api.http.get("/api/v1/admin/users", headers=admin).json()}
     assert (users["lab-1"]["active"], users["disp-1"]["role"]) == (False, "lab")
+
+
+def test_an_administrator_registers_and_retires_a_drone(api, engine):
+    admin = api.as_role(Role.ADMIN)
+    assert api.http.put("/api/v1/admin/sites/ljz", headers=admin, json=KIOSK).status_code == 200
+    homeless = api.http.put("/api/v1/admin/drones/uav-11", headers=admin,
+                            json={"home_site_id": "nowhere"})
+    assert homeless.status_code == 409
+    registered = api.http.put("/api/v1/admin/drones/uav-11", headers=admin, json={
+        "display_name": "平度 11 号", "model": "FP-98", "home_site_id": "ljz"})
+    assert registered.status_code == 200
+    first_seen = registered.json()["first_seen_at"]
+    retired = api.http.put("/api/v1/admin/drones/uav-11", headers=admin, json={
+        "display_name": "平度 11 号", "model": "FP-98", "home_site_id": "ljz", "retired": True})
+    assert retired.json()["retired"] is True and retired.json()["first_seen_at"] == first_seen
+    with engine.connect() as connection:
+        row = connection.execute(select(Drone.__table__).where(
+            Drone.__table__.c.id == "uav-11")).one()
+    assert (row.model, row.home_site_id, row.retired) == ("FP-98", "ljz", True)
+
+
+def test_logins_are_limited_per_user_and_per_client(api, clock):
+    def login(user: str, password: str):
+        return api.http.post("/api/v1/auth/token", data={"username": user,
+                                                         "password": password})
+
+    for _ in range(5):
+        assert login("disp-1", "guess").status_code == 401
+    blocked = login("disp-1", "pw-disp-1")  # even the right password, for now
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["retry-after"]) <= 900
+    assert "too many refused logins" in blocked.json()["detail"]
+    assert login("lab-1", "pw-lab-1").status_code == 200  # other users are not locked out
+    clock.advance(901)
+    assert login("disp-1", "pw-disp-1").status_code == 200
+    for attempt in range(20):  # one client spraying user ids
+        assert login(f"nobody-{attempt}", "guess").status_code == 401
+    assert login("admin-1", "pw-admin-1").status_code == 429

@@ -12,12 +12,14 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from dronelog.storage.tables import ApiToken, AppUser
+from dronelog.storage.portable import as_utc
+from dronelog.storage.tables import ApiToken, AppUser, LoginFailure
 
 USER = AppUser.__table__
 TOKEN = ApiToken.__table__
+FAILURE = LoginFailure.__table__
 _HASHER = PasswordHasher()
 
 
@@ -131,3 +133,29 @@ def update_user(connection: Connection, user_id: str, now: datetime, *,
         connection.execute(update(USER).where(USER.c.id == user_id).values(**values))
     if active is False or (role is not None and role.value != row.role):
         revoke_tokens(connection, user_id, now)
+
+
+def login_blocked_until(connection: Connection, user_id: str, client: str, now: datetime,
+                        max_failures: int, window: timedelta) -> datetime | None:
+    """When logins for this user id, or from this client, are allowed again; None if they are.
+
+    A user id is blocked after `max_failures` refusals within `window`; a client after four
+    times as many, whatever the user ids it tried."""
+    since = now - window
+    until = None
+    for column, value, limit in ((FAILURE.c.user_id, user_id, max_failures),
+                                 (FAILURE.c.client, client, 4 * max_failures)):
+        count, oldest = connection.execute(
+            select(func.count(), func.min(FAILURE.c.at))
+            .where(and_(column == value, FAILURE.c.at > since))).one()
+        if count >= limit:
+            candidate = as_utc(oldest) + window
+            until = max(until, candidate) if until else candidate
+    return until
+
+
+def record_login_failure(connection: Connection, user_id: str, client: str,
+                         now: datetime, window: timedelta) -> None:
+    connection.execute(insert(FAILURE).values(user_id=user_id[:64], client=client[:64],
+                                              at=now))
+    connection.execute(delete(FAILURE).where(FAILURE.c.at < now - 10 * window))

@@ -8,7 +8,19 @@ still a fact worth keeping, never a reason to lose it.
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -28,10 +40,17 @@ class Site(SQLModel, table=True):
 
 
 class Drone(SQLModel, table=True):
+    """A drone: registered by an administrator, or on its first report."""
+
     id: str = Field(primary_key=True, max_length=64)
     first_seen_at: datetime = Field(sa_column=_utc(nullable=False))
     online: bool | None = None
     status_event_time: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    display_name: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=100)
+    home_site_id: str | None = Field(default=None, max_length=64)
+    retired: bool = Field(default=False, sa_column=Column(Boolean, nullable=False,
+                                                           server_default=false()))
 
 
 class DroneStatusEvent(SQLModel, table=True):
@@ -373,6 +392,21 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc(nullable=False))
     expires_at: datetime = Field(sa_column=_utc(nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class LoginFailure(SQLModel, table=True):
+    """A refused login, kept for the attempt limit (by user id and by client address)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_user_at", "user_id", "at"),
+        Index("ix_login_failure_client_at", "client", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=64)
+    client: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_utc(nullable=False))
 
 
 class AuditEntry(SQLModel, table=True):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dronelog.api import audit
 from dronelog.api.accounts import (
@@ -25,13 +25,13 @@ from dronelog.api.accounts import (
 from dronelog.api.deps import ConnectionDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import SitePublic
-from dronelog.storage.portable import as_utc, upsert
-from dronelog.storage.tables import Site
+from dronelog.storage.portable import as_utc, insert_new, upsert
+from dronelog.storage.tables import Drone, Site
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 Admin = Annotated[User, Depends(require(Role.ADMIN))]
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-SITE = Site.__table__
+SITE, DRONE = Site.__table__, Drone.__table__
 
 
 class UserPublic(BaseModel):
@@ -88,6 +88,18 @@ class SiteWrite(BaseModel):
             raise ValueError(f"unknown time zone {value!r} (an IANA name, e.g. "
                              "Asia/Shanghai)") from error
         return value
+
+
+class DroneWrite(BaseModel):
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    model: str | None = Field(None, min_length=1, max_length=100)
+    home_site_id: str | None = Field(None, max_length=64)
+    retired: bool = Field(False, description="out of service: left out of the fleet view")
+
+
+class DroneRegistered(DroneWrite):
+    id: str
+    first_seen_at: str
 
 
 def _user_row(row) -> UserPublic:
@@ -175,3 +187,17 @@ def put_site(site_id: IdPath, body: SiteWrite, request: Request, conn: Connectio
     upsert(conn, SITE, [{"id": site_id, **body.model_dump()}], ["id"])
     audit.record(conn, admin, "site.put", site_id, now, **body.model_dump())
     return SitePublic(id=site_id, **body.model_dump())
+
+
+@router.put("/drones/{drone_id}", response_model=DroneRegistered,
+            summary="Register or describe a drone, or retire it")
+def put_drone(drone_id: IdPath, body: DroneWrite, request: Request, conn: ConnectionDep,
+              admin: Admin) -> DroneRegistered:
+    now = request.app.state.clock.now()
+    _site_exists(conn, body.home_site_id)
+    insert_new(conn, DRONE, [{"id": drone_id, "first_seen_at": now}], ["id"])
+    conn.execute(update(DRONE).where(DRONE.c.id == drone_id).values(**body.model_dump()))
+    audit.record(conn, admin, "drone.put", drone_id, now, **body.model_dump())
+    row = conn.execute(select(DRONE).where(DRONE.c.id == drone_id)).one()
+    return DroneRegistered(id=drone_id, first_seen_at=as_utc(row.first_seen_at).isoformat(),
+                           **body.model_dump())
