@@ -14,6 +14,7 @@ Screenshots of each view are taken on the way: into DRONELOG_SCREENSHOTS_DIR whe
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,6 +80,7 @@ class Demo:
                  "--scenario", str(ROOT / "scenarios" / "pingdu.toml")],
                 cwd=workdir, env=self.env, stdout=log, stderr=log, start_new_session=True)
         self.children: set[int] = set()
+        self.tokens: dict[str, str] = {}
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -101,7 +103,9 @@ class Demo:
         return response.json()["access_token"]
 
     def get(self, path: str, user: str = "dispatcher") -> dict:
-        token = self.login(user)
+        if user not in self.tokens:
+            self.tokens[user] = self.login(user)
+        token = self.tokens[user]
         response = httpx.get(f"{self.base}{path}", timeout=10,
                              headers={"Authorization": f"Bearer {token}"})
         response.raise_for_status()
@@ -465,3 +469,16 @@ def test_the_turnaround_report_and_its_csv(demo, sessions, shots, tmp_path):
     download.value.save_as(saved)
     assert saved.read_text().splitlines()[0].startswith("day,origin_site_id")
     page.screenshot(path=str(shots / "report.png"), full_page=True)
+
+
+def test_every_label_exists_in_chinese_and_english():
+    """Each dictionary has the same keys, and every literal key the views use is in them."""
+    source = (ROOT / "dashboards" / "js" / "i18n.js").read_text(encoding="utf-8")
+    zh_part, en_part = source.split("\nconst en = {", 1)
+    key = re.compile(r"^  '([\w.]+)': ", re.MULTILINE)
+    zh_keys, en_keys = set(key.findall(zh_part)), set(key.findall(en_part.split("\n};", 1)[0]))
+    assert zh_keys and zh_keys == en_keys, sorted(zh_keys ^ en_keys)
+    used = set()
+    for script in (ROOT / "dashboards" / "js").rglob("*.js"):
+        used |= set(re.findall(r"\bt\('([\w.]+)'", script.read_text(encoding="utf-8")))
+    assert used and used <= zh_keys, sorted(used - zh_keys)

@@ -25,7 +25,7 @@ function rowLabel(text, x, y) {
 }
 
 /** A time series against an allowed band: points [{t (ms), v}], band [low, high] or null. */
-export function temperatureChart({points, band, title, formatTime, unit = '°C', width = 640, height = 220}) {
+export function temperatureChart({points, band, title, formatTime, unit = '°C', width = 800, height = 240}) {
   const margin = {top: 12, right: 16, bottom: 28, left: 44};
   const values = points.map((p) => p.v);
   let low = Math.min(...values, ...(band ? band : []));
@@ -37,7 +37,7 @@ export function temperatureChart({points, band, title, formatTime, unit = '°C',
   const t1 = points.length > 1 ? points[points.length - 1].t : t0 + 60_000;
   const x = (t) => margin.left + ((t - t0) / (t1 - t0 || 1)) * (width - margin.left - margin.right);
   const y = (v) => margin.top + (1 - (v - low) / (high - low || 1)) * (height - margin.top - margin.bottom);
-  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart temperature-chart', role: 'img', 'aria-label': title, preserveAspectRatio: 'none'},
+  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart temperature-chart', role: 'img', 'aria-label': title},
     s('title', {}, title));
   if (band) {
     svg.append(s('rect', {class: 'band', x: margin.left, y: y(band[1]), width: width - margin.left - margin.right, height: Math.max(0, y(band[0]) - y(band[1]))}));
@@ -87,8 +87,7 @@ export function percentBars({rows, title, width = 600, labelWidth = 250}) {
   for (const mark of [0, 50, 100]) {
     svg.append(s('text', {class: 'axis', x: labelWidth + scale(mark), y: height - 4, 'text-anchor': 'middle'}, `${mark}%`));
   }
-  svg.append(s('line', {class: 'target', x1: labelWidth + scale(90), x2: labelWidth + scale(90), y1: 4, y2: height - 16}),
-    s('text', {class: 'axis', x: labelWidth + scale(90), y: height - 4, 'text-anchor': 'middle'}, '90'));
+  svg.append(s('line', {class: 'target', x1: labelWidth + scale(90), x2: labelWidth + scale(90), y1: 4, y2: height - 16}));
   return svg;
 }
 

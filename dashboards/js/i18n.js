@@ -36,7 +36,7 @@ const zh = {
   'login.expired': '登录已过期，请重新登录。',
   'login.device': '设备账号不能登录看板，请使用人员账号。',
   'login.network': '无法连接服务器，请检查网络后重试。',
-  'login.demo': '演示账号见 `dronelog demo` 的输出。',
+  'login.demo': '演示账号和密码由 dronelog demo 命令打印。',
 
   'error.network': '网络错误，无法连接服务器。',
   'error.forbidden': '您的角色无权执行此操作。',
@@ -322,7 +322,7 @@ const en = {
   'login.expired': 'Your session has expired. Please log in again.',
   'login.device': 'Device accounts cannot use the dashboards; log in as a person.',
   'login.network': 'Cannot reach the server. Check the network and try again.',
-  'login.demo': 'Demo accounts are printed by `dronelog demo`.',
+  'login.demo': 'The demo accounts and their password are printed by dronelog demo.',
 
   'error.network': 'Network error: the server cannot be reached.',
   'error.forbidden': 'Your role may not do this.',
