@@ -543,6 +543,35 @@ def _engine(settings: Settings):
     return engine
 
 
+@main.group()
+def audit() -> None:
+    """Tamper evidence: check the hash chains of custody events."""
+
+
+@audit.command("verify")
+@click.option("--barcode", "barcodes", multiple=True, help="only these specimens (repeatable)")
+@click.pass_obj
+def audit_verify(settings: Settings, barcodes: tuple[str, ...]) -> None:
+    """Walk every specimen's chain of custody events; exit 1 at the first broken link."""
+    from dronelog.storage import custody_chain
+
+    with _engine(settings).connect() as connection:
+        if barcodes:
+            result = custody_chain.verify(connection, barcodes)
+        else:
+            total = custody_chain.count_specimens(connection)
+            with click.progressbar(length=total, label="specimens", file=sys.stderr) as bar:
+                result = custody_chain.verify(connection, progress=bar.update)
+    click.echo(f"{result.specimens} specimens, {result.events} custody events checked")
+    broken = result.first_break
+    if broken is None:
+        click.echo("every chain is intact")
+        return
+    click.echo(f"BROKEN: specimen {broken.barcode}, link {broken.seq or '-'}, event "
+               f"{broken.event_id}: {broken.problem}", err=True)
+    sys.exit(1)
+
+
 @main.command()
 @click.pass_obj
 def api(settings: Settings) -> None:

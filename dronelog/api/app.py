@@ -11,6 +11,7 @@ from dronelog.api.metrics import build_registry
 from dronelog.api.routes import (
     admin,
     alerts,
+    audit,
     auth,
     custody,
     dashboards,
@@ -44,6 +45,6 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
     for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
-                   admin, dashboards):  # last: the web dashboards at /
+                   admin, audit, dashboards):  # last: the web dashboards at /
         app.include_router(module.router)
     return app

@@ -168,6 +168,20 @@ class CustodyEvent(SQLModel, table=True):
     stored_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
 
 
+class CustodyLink(SQLModel, table=True):
+    """One link of a specimen's hash chain of custody events (dronelog.storage.custody_chain).
+    Append-only, like the events."""
+
+    __tablename__ = "custody_link"
+    __table_args__ = (Index("ix_custody_link_barcode_seq", "barcode", "seq", unique=True),)
+
+    event_id: UUID = Field(primary_key=True)
+    barcode: str = Field(max_length=64)
+    seq: int
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
 class DeadLetter(SQLModel, table=True):
     """Input that could not be stored as an event, kept with the reason.
 

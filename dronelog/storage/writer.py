@@ -21,7 +21,7 @@ from dronelog.contract.messages import (
     Telemetry,
 )
 from dronelog.ingest.delivery import Accepted, Rejected
-from dronelog.storage import tables
+from dronelog.storage import custody_chain, tables
 from dronelog.storage.portable import as_utc, dialect_insert
 from dronelog.storage.telemetry_copy import copy_telemetry
 
@@ -58,24 +58,31 @@ class BatchWriter:
         with self.engine.begin() as connection:
             events = self._event_rows(accepted, self.clock.now())
             for table, rows in events.items():
-                if rows:
-                    inserted = (copy_telemetry(connection, rows) if table is TELEMETRY
-                                and self._postgresql
-                                else self._insert_new(connection, table, rows, "event_id"))
-                    result.stored[table.name] = inserted
-                    result.duplicates += len(rows) - inserted
+                if not rows:
+                    continue
+                if table is TELEMETRY and self._postgresql:
+                    inserted = copy_telemetry(connection, rows)
+                else:
+                    new_ids = self._insert_new(connection, table, rows, "event_id")
+                    inserted = len(new_ids)
+                    if table is CUSTODY_EVENT:
+                        custody_chain.append(connection, [r for r in rows
+                                                          if r["event_id"] in new_ids])
+                result.stored[table.name] = inserted
+                result.duplicates += len(rows) - inserted
             self._write_registries(connection, accepted, new_drones)
             if rejected:
-                result.dead_lettered = self._insert_new(
-                    connection, DEAD_LETTER, [_dead_letter_row(r) for r in rejected], "digest")
+                result.dead_lettered = len(self._insert_new(
+                    connection, DEAD_LETTER, [_dead_letter_row(r) for r in rejected], "digest"))
         self._known_drones |= new_drones
         return result
 
     def _insert_new(self, connection: Connection, table: Table, rows: list[dict[str, Any]],
-                    key: str) -> int:
+                    key: str) -> set:
+        """The keys of the rows that were new."""
         statement = (self._insert(table).on_conflict_do_nothing(index_elements=[key])
                      .returning(table.c[key]))
-        return len(connection.execute(statement, rows).all())
+        return set(connection.execute(statement, rows).scalars())
 
     @staticmethod
     def _event_rows(accepted: list[Accepted], stored_at: datetime
