@@ -852,7 +852,8 @@ def fleet_queries(db: ScratchDatabase, repeat: int) -> dict:
 
     def correlated_id(c):
         newest = (select(inner.c.id).where(inner.c.drone_id == D.c.id)
-                  .order_by(inner.c.event_time.desc()).limit(1).scalar_subquery())
+                  .order_by(inner.c.event_time.desc(), inner.c.id.desc()).limit(1)
+                  .scalar_subquery())  # as fleet() has it since the fix
         return c.execute(select(D.c.id, TEL).select_from(D).outerjoin(
             TEL, TEL.c.id == newest).order_by(D.c.id)).all()
 

@@ -85,27 +85,42 @@ def get_flight(flight_id: str, conn: ConnectionDep) -> FlightDetail:
     return FlightDetail(**_summary(row).model_dump(), events=events, cargo=cargo, track=track)
 
 
+# The newest report of each drone, in one statement: for each drone, one seek on
+# ix_telemetry_drone_time (drone_id, event_time) for the id of its newest row, then the row by
+# its key. A window function or a join on max(event_time) per drone reads every telemetry
+# row instead (measured: docs/benchmarks.md, "API benchmark"). Equal event times: the later
+# stored row wins.
+_NEWEST = TEL.alias("newest")
+_NEWEST_ID = (select(_NEWEST.c.id).where(_NEWEST.c.drone_id == D.c.id)
+              .order_by(_NEWEST.c.event_time.desc(), _NEWEST.c.id.desc()).limit(1)
+              .scalar_subquery())
+_FLEET = (select(D.c.id.label("drone_id"), D.c.online, TEL.c.event_time, TEL.c.lat, TEL.c.lon,
+                 TEL.c.alt_m, TEL.c.ground_speed_mps, TEL.c.battery_pct, TEL.c.payload_temp_c,
+                 TEL.c.link_quality_pct, TEL.c.heading_deg)
+          .select_from(D.outerjoin(TEL, TEL.c.id == _NEWEST_ID)).order_by(D.c.id))
+
+
 @router.get("/drones", response_model=list[DronePublic],
             summary="The fleet: every drone's latest report, link freshness, current flight")
 def fleet(request: Request, conn: ConnectionDep) -> list[DronePublic]:
     now = request.app.state.clock.now()
-    flying = {r.drone_id: r for r in conn.execute(select(F).where(
-        F.c.state.in_(("airborne", "diverted"))))}
+    flying = {r.drone_id: r for r in conn.execute(select(F.c.drone_id, F.c.flight_id, F.c.state)
+                                                  .where(F.c.state.in_(("airborne",
+                                                                        "diverted"))))}
     result = []
-    for drone in conn.execute(select(D).order_by(D.c.id)):
-        last = conn.execute(select(TEL).where(TEL.c.drone_id == drone.id)
-                            .order_by(TEL.c.event_time.desc()).limit(1)).first()
-        flight = flying.get(drone.id)
-        entry = DronePublic(drone_id=drone.id, online=drone.online,
-                            flight_id=flight.flight_id if flight else None,
-                            flight_state=flight.state if flight else None)
-        if last is not None:
-            seen = as_utc(last.event_time)
-            entry.last_seen, entry.link_age_s = seen, (now - seen).total_seconds()
-            entry.position = Position(at=seen, lat=last.lat, lon=last.lon, alt_m=last.alt_m,
-                                      ground_speed_mps=last.ground_speed_mps,
-                                      battery_pct=last.battery_pct,
-                                      payload_temp_c=last.payload_temp_c)
-            entry.link_quality_pct, entry.heading_deg = last.link_quality_pct, last.heading_deg
-        result.append(entry)
+    for row in conn.execute(_FLEET):
+        flight = flying.get(row.drone_id)
+        entry = {"drone_id": row.drone_id, "online": row.online,
+                 "flight_id": flight.flight_id if flight else None,
+                 "flight_state": flight.state if flight else None}
+        if row.event_time is not None:
+            seen = as_utc(row.event_time)
+            entry.update(
+                last_seen=seen, link_age_s=(now - seen).total_seconds(),
+                link_quality_pct=row.link_quality_pct, heading_deg=row.heading_deg,
+                position=Position(at=seen, lat=row.lat, lon=row.lon, alt_m=row.alt_m,
+                                  ground_speed_mps=row.ground_speed_mps,
+                                  battery_pct=row.battery_pct,
+                                  payload_temp_c=row.payload_temp_c))
+        result.append(DronePublic(**entry))
     return result
