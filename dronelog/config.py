@@ -29,11 +29,19 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = Field(
         "FULL", description="SQLite PRAGMA synchronous: FULL survives power loss, NORMAL does not"
     )
-    mqtt_url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://[user:pass@]host:port")
+    mqtt_url: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="mqtt://[user:pass@]host:port, or over TLS mqtts://[user:pass@]host:8883"
+        "[?cafile=PATH][&certfile=PATH&keyfile=PATH] (docs/security.md)",
+    )
     mqtt_protocol: str = Field("5", pattern=r"^(5|3\.1\.1)$",
                                description="MQTT 5 (default) or 3.1.1 (for brokers without 5)")
     mqtt_client_id: str = Field("dronelog-ingester", description="stable id: the broker keeps "
                                 "this client's persistent session while it is away")
+    shared_group: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="share the stream with the other ingesters of this group (MQTT shared "
+                    "subscription $share/<group>/...); each needs its own mqtt_client_id")
     topic_prefix: str = Field("dronelog/v1", description="root of every dronelog topic")
     batch_size: int = Field(500, ge=1, le=10_000, description="store after this many messages")
     batch_interval_s: float = Field(0.05, gt=0, le=10, description="or after this long")

@@ -52,10 +52,13 @@ class TopicLayout:
         self.prefix = prefix
         self._depth = prefix.count("/") + 1
 
-    def subscriptions(self) -> list[tuple[str, int]]:
+    def subscriptions(self, shared_group: str | None = None) -> list[tuple[str, int]]:
         """What the ingester subscribes to: all of `drones/` and `sites/`, so that an unknown
-        topic under them is seen and dead-lettered rather than silently ignored."""
-        return [(f"{self.prefix}/drones/#", 1), (f"{self.prefix}/sites/#", 1)]
+        topic under them is seen and dead-lettered rather than silently ignored. With a
+        `shared_group`, as an MQTT shared subscription: the broker hands each message to one
+        member of the group, so several ingesters share the stream."""
+        share = f"$share/{shared_group}/" if shared_group else ""
+        return [(f"{share}{self.prefix}/drones/#", 1), (f"{share}{self.prefix}/sites/#", 1)]
 
     def telemetry(self, drone_id: str) -> str:
         return f"{self.prefix}/drones/{drone_id}/telemetry"

@@ -53,8 +53,9 @@ class Ingester:
         )
         self.source = source or MqttSource(
             BrokerAddress.parse(settings.mqtt_url), settings.mqtt_client_id,
-            layout.subscriptions(), self.clock.now, receive_maximum=settings.receive_maximum,
-            queue_limit=settings.queue_limit, protocol=settings.mqtt_protocol)
+            layout.subscriptions(settings.shared_group), self.clock.now,
+            receive_maximum=settings.receive_maximum, queue_limit=settings.queue_limit,
+            protocol=settings.mqtt_protocol)
         self.stop_requested = threading.Event()
         self._give_up = threading.Event()
         self.stats = IngestStats()
