@@ -6,6 +6,7 @@ The payload is parsed and validated in one pass by pydantic's JSON parser (the h
 
 import json
 from typing import Any
+from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -71,11 +72,17 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _event_id_of(payload: bytes) -> str | None:
-    """Best effort, for the dead letter: the event id of a payload that failed validation."""
+    """Best effort, for the dead letter: the event id of a payload that failed validation,
+    if it is a UUID. Anything else in that field is the sender's garbage, kept in the raw
+    payload only: a lone surrogate could not be encoded for any database (the writer would
+    retry it forever) and PostgreSQL refuses NUL in a text column."""
     try:
         value = json.loads(payload)
     except (ValueError, RecursionError):
         return None
     if isinstance(value, dict) and isinstance(value.get("event_id"), str):
-        return value["event_id"][:64]
+        try:
+            return str(UUID(value["event_id"]))
+        except ValueError:
+            return None
     return None
