@@ -25,6 +25,7 @@ _ADAPTERS: dict[Channel, TypeAdapter[Any]] = {
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
                  "finite_number"}
 _MAX_REASON_ERRORS = 5
+_MAX_REASON_CHARS = 1000
 
 
 def decode(delivery: Delivery, layout: TopicLayout, max_payload_bytes: int) -> Accepted | Rejected:
@@ -35,7 +36,7 @@ def decode(delivery: Delivery, layout: TopicLayout, max_payload_bytes: int) -> A
     address = layout.parse(delivery.topic)
     if address is None:
         return Rejected(delivery, RejectReason.UNKNOWN_TOPIC,
-                        f"topic {delivery.topic!r} is not part of the contract")
+                        f"topic {_quoted(delivery.topic, 200)} is not part of the contract")
     try:
         event = _ADAPTERS[address.channel].validate_json(delivery.payload)
     except ValidationError as error:
@@ -48,27 +49,46 @@ def _explain(delivery: Delivery, error: ValidationError) -> Rejected:
     event_id = _event_id_of(delivery.payload)
     if any(e["type"] == "json_invalid" or e["type"] == "json_type" for e in errors):
         return Rejected(delivery, RejectReason.NOT_JSON,
-                        f"payload is not a JSON object: {errors[0]['msg']}", event_id)
+                        f"payload is not a JSON object: {_readable(errors[0]['msg'], 200)}",
+                        event_id)
     version_errors = [e for e in errors if e["loc"][-1:] == ("schema_version",)
                       and e["type"] != "missing"]
     if version_errors:
         return Rejected(delivery, RejectReason.UNKNOWN_SCHEMA_VERSION,
-                        f"schema_version {version_errors[0]['input']!r} is not supported "
-                        "(supported: 1)", event_id)
+                        f"schema_version {_quoted(version_errors[0]['input'], 60)} is not "
+                        "supported (supported: 1)", event_id)
     code = (RejectReason.IMPOSSIBLE_VALUE if all(e["type"] in _RANGE_ERRORS for e in errors)
             else RejectReason.SCHEMA_INVALID)
     parts = [_describe(e) for e in errors[:_MAX_REASON_ERRORS]]
     if len(errors) > _MAX_REASON_ERRORS:
         parts.append(f"and {len(errors) - _MAX_REASON_ERRORS} more")
-    return Rejected(delivery, code, "; ".join(parts), event_id)
+    return Rejected(delivery, code, _readable("; ".join(parts), _MAX_REASON_CHARS), event_id)
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "payload"
-    text = f"{where}: {error['msg']}"
+    where = _readable(".".join(str(part) for part in error["loc"]), 80) or "payload"
+    text = f"{where}: {_readable(error['msg'], 200)}"
     if error["type"] != "missing" and isinstance(error.get("input"), int | float | str | bool):
-        text += f" (got {str(error['input'])[:60]!r})"
+        text += f" (got {_quoted(error['input'], 60)})"
     return text
+
+
+def _quoted(value: Any, limit: int) -> str:
+    """A short excerpt of what the sender sent, quoted as Python would print it."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("..." if len(value) > limit else "")
+    return _readable(repr(value), limit)
+
+
+def _readable(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, with control, format and other unprintable
+    characters (NUL, escape sequences, right-to-left overrides, lone surrogates) escaped.
+
+    A reason echoes parts of the payload: an unknown key, a discriminator tag, a bad value.
+    It is logged, stored in the dead letter and sent back over HTTP, so it must be bounded
+    and safe to print."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return shown + "..." if len(text) > limit else shown
 
 
 def _event_id_of(payload: bytes) -> str | None:
