@@ -77,8 +77,7 @@ class DevicePublisher:
                     "event_time": datetime.now(UTC).isoformat(), "drone_id": device,
                     "online": False, "reason": "will"}
             client.will_set(self.layout.status(device), json.dumps(will), qos=1, retain=True)
-        if self.broker.username:
-            client.username_pw_set(self.broker.username, self.broker.password)
+        self.broker.configure(client)
         client.max_inflight_messages_set(200)
         client.reconnect_delay_set(0.1, 5)
         client.on_publish = self._on_publish

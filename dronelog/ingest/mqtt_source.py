@@ -14,15 +14,18 @@
   acknowledge a different message that now reuses its packet id, so old copies are stored
   (idempotently) but left for their redelivered twins to acknowledge.
 - paho reconnects by itself with exponential backoff (`reconnect_delay_set`).
+- `mqtts://` connects over TLS, verifying the broker's certificate and host name against the
+  system's CAs or the `cafile` named in the URL (docs/security.md).
 """
 
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -37,18 +40,51 @@ log = structlog.get_logger("dronelog.ingest.mqtt")
 
 @dataclass(frozen=True)
 class BrokerAddress:
+    """Where the broker is and how to log in: `mqtt://[user:pass@]host[:1883]`, or over TLS
+    `mqtts://[user:pass@]host[:8883][?cafile=PATH][&certfile=PATH][&keyfile=PATH]`."""
+
     host: str
     port: int
     username: str | None = None
     password: str | None = None
+    tls: bool = False
+    cafile: str | None = None  # trust this CA (else the system's) for the broker's certificate
+    certfile: str | None = None  # a client certificate, for brokers that require one
+    keyfile: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> "BrokerAddress":
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in {"mqtt", "tcp"}:
-            raise ValueError(f"unsupported broker URL scheme {parts.scheme!r} (use mqtt://)")
-        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username,
-                   parts.password)
+        if parts.scheme not in {"mqtt", "tcp", "mqtts"}:
+            raise ValueError(f"unsupported broker URL scheme {parts.scheme!r} "
+                             "(use mqtt:// or mqtts://)")
+        tls = parts.scheme == "mqtts"
+        options = parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        unknown = set(options) - {"cafile", "certfile", "keyfile"}
+        if unknown:
+            raise ValueError(f"unknown broker URL option(s) {sorted(unknown)} "
+                             "(known: cafile, certfile, keyfile)")
+        if options and not tls:
+            raise ValueError("cafile, certfile and keyfile need an mqtts:// URL")
+        files = {name: values[-1] for name, values in options.items()}
+        if not all(files.values()):
+            raise ValueError("an empty cafile, certfile or keyfile in the broker URL")
+        if "keyfile" in files and "certfile" not in files:
+            raise ValueError("keyfile without certfile")
+        return cls(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883),
+                   parts.username, parts.password, tls, **files)
+
+    def configure(self, client: mqtt.Client) -> None:
+        """Give a paho client the credentials and, for mqtts://, TLS 1.2 or newer with the
+        broker's certificate and host name verified."""
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            context = ssl.create_default_context(cafile=self.cafile)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if self.certfile:
+                context.load_cert_chain(self.certfile, self.keyfile)
+            client.tls_set_context(context)
 
 
 class MqttSource:
@@ -76,8 +112,7 @@ class MqttSource:
             self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                       protocol=mqtt.MQTTv311, clean_session=False,
                                       manual_ack=True)
-        if broker.username:
-            self.client.username_pw_set(broker.username, broker.password)
+        broker.configure(self.client)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
