@@ -166,6 +166,24 @@ def db_upgrade(settings: Settings, revision: str) -> None:
     click.echo(f"database at revision {revision}: {engine.url.render_as_string()}")
 
 
+@db.command("retention")
+@click.option("--days", "max_days", type=int, default=7, show_default=True,
+              help="thin at most this many days of telemetry in this run")
+@click.pass_obj
+def db_retention(settings: Settings, max_days: int) -> None:
+    """Thin and expire old telemetry now (the scheduler does it every 30 minutes)."""
+    from dronelog.storage import retention
+
+    engine = _engine(settings)
+    with engine.begin() as connection:
+        result = retention.run(connection, datetime.now(UTC), settings.telemetry_full_days,
+                               settings.telemetry_retention_days, max_days)
+    click.echo(f"partitions created: {', '.join(result.partitions_created) or 'none'}; "
+               f"dropped: {', '.join(result.partitions_dropped) or 'none'}")
+    click.echo(f"telemetry rows deleted: {result.rows_deleted}, thinned: {result.rows_thinned}"
+               f"; thinned up to {result.thinned_until or 'nothing yet'}")
+
+
 @main.group()
 def contract() -> None:
     """The public event contract."""

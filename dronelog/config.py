@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     off_route_corridor_m: float = Field(300, gt=0, description="allowed distance from route")
     battery_reserve_pct: float = Field(20, ge=0, le=90)
     webhook_url: str | None = Field(None, description="POST every alert change here")
+    telemetry_full_days: float = Field(30, gt=0, description="after this, keep one telemetry "
+                                       "report per drone and minute")
+    telemetry_retention_days: float = Field(365, ge=0, description="after this, drop telemetry "
+                                            "(0: keep forever); custody is never dropped")
     api_host: str = Field("127.0.0.1", description="where `dronelog api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
     token_ttl_h: float = Field(12, gt=0, description="bearer tokens expire after this long")

@@ -36,9 +36,23 @@ def custody(name, **changes):
     return LAYOUT.site_custody(payload["site_id"]), payload
 
 
+def _not_partitioning(obj, name, type_, reflected, compare_to) -> bool:
+    """Leave out what partitioning telemetry on PostgreSQL adds on purpose (migration 0007):
+    the month partitions, and the event id's uniqueness over (event_id, event_time)."""
+    if type_ == "table" and name and (name.startswith("telemetry_y")
+                                      or name == "telemetry_default"):
+        return False
+    if type_ == "unique_constraint" and obj.table.name == "telemetry":
+        return False
+    return not (type_ == "index" and obj.table.name.startswith("telemetry_"))
+
+
 def test_migrations_create_exactly_the_models_schema(engine):
+    options = ({"include_object": _not_partitioning}
+               if engine.dialect.name == "postgresql" else {})
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(connection, opts=options),
+                                SQLModel.metadata)
     assert diff == []
 
 

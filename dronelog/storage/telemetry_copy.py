@@ -1,5 +1,5 @@
 """The telemetry hot path on PostgreSQL: `COPY` into a temporary staging table, then one
-`INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id`.
+`INSERT ... SELECT ... ON CONFLICT (event_id, event_time) DO NOTHING RETURNING event_id`.
 
 SQLAlchemy's multi-row INSERT sends each 500-row batch as one statement with thousands of
 placeholders, which psycopg parses anew for every batch (its parse cache holds only short
@@ -21,6 +21,9 @@ from dronelog.storage.tables import TelemetryPoint
 TABLE = TelemetryPoint.__table__
 COLUMNS = [column.name for column in TABLE.columns if column.name != "id"]
 _STAGE = "telemetry_stage"
+# Unique on a partitioned table must hold the partition key (migration 0007); a redelivered
+# event carries the same time, so this still stores each event once.
+CONFLICT_KEY = "event_id, event_time"
 
 
 def copy_telemetry(connection: Connection, rows: list[dict[str, Any]]) -> int:
@@ -40,4 +43,4 @@ def copy_telemetry(connection: Connection, rows: list[dict[str, Any]]) -> int:
         raise exc.DBAPIError.instance(statement, None, error, psycopg.Error) from error
     return len(connection.exec_driver_sql(
         f"INSERT INTO {TABLE.name} ({columns}) SELECT {columns} FROM {_STAGE} "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id").all())
+        f"ON CONFLICT ({CONFLICT_KEY}) DO NOTHING RETURNING event_id").all())

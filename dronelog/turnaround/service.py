@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
 from dronelog.domain.policies import PolicyBook
 from dronelog.ingest.mqtt_source import BrokerAddress
+from dronelog.storage import retention
 from dronelog.turnaround import report, sweep, tracker
 from dronelog.turnaround.lease import release_lease, take_lease
 from dronelog.turnaround.notify import AlertPublisher
@@ -77,9 +78,22 @@ class TurnaroundJobs:
             return sum(report.roll_up(connection, day, self.settings.network_timezone, now)
                        for day in (today - timedelta(days=1), today))
 
+    def telemetry_retention(self) -> retention.RetentionRun | None:
+        """Telemetry partitions ahead, thinning and expiry (dronelog/storage/retention.py)."""
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            if not take_lease(connection, "retention", self.holder, now, timedelta(hours=1)):
+                return None
+            result = retention.run(connection, now, self.settings.telemetry_full_days,
+                                   self.settings.telemetry_retention_days)
+        log.info("telemetry retention", created=result.partitions_created,
+                 dropped=result.partitions_dropped, deleted=result.rows_deleted,
+                 thinned=result.rows_thinned, thinned_until=result.thinned_until)
+        return result
+
     def release(self) -> None:
         with self.engine.begin() as connection:
-            for name in ("turnaround", "report"):
+            for name in ("turnaround", "report", "retention"):
                 release_lease(connection, name, self.holder)
 
 
@@ -113,6 +127,8 @@ def run_scheduler(engine: Engine, settings: Settings) -> None:
                       id="turnaround", coalesce=True, max_instances=1)
     scheduler.add_job(jobs.daily_report, "interval", minutes=5, id="daily_report",
                       coalesce=True, max_instances=1)
+    scheduler.add_job(jobs.telemetry_retention, "interval", minutes=30, id="retention",
+                      coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
     log.info("scheduler started", holder=jobs.holder, sweep_interval_s=settings.sweep_interval_s)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: scheduler.shutdown(wait=False))

@@ -1,0 +1,111 @@
+"""Retention of telemetry: thin it out after a while, drop it after longer.
+
+Two knobs (settings): after `telemetry_full_days` only the first report of each drone in
+each minute is kept; after `telemetry_retention_days` nothing is (0 keeps it forever).
+Custody events, flight events and alerts are never touched: they are the record.
+
+On PostgreSQL, telemetry is partitioned by month (`partitions.py`): expired months are
+dropped whole, and the job also creates the months ahead. On SQLite, rows are deleted in
+chunks. Thinning goes one day per step and remembers how far it got (`job_state`), so each
+run does a bounded amount of work and a restart carries on.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, delete, func, select, text
+
+from dronelog.storage import partitions
+from dronelog.storage.portable import as_utc, upsert
+from dronelog.storage.tables import JobState, TelemetryPoint
+
+TEL = TelemetryPoint.__table__
+STATE = JobState.__table__
+THINNED_UNTIL = "telemetry_thinned_until"
+DELETE_CHUNK = 50_000
+
+
+@dataclass
+class RetentionRun:
+    partitions_created: list[str] = field(default_factory=list)
+    partitions_dropped: list[str] = field(default_factory=list)
+    rows_deleted: int = 0
+    rows_thinned: int = 0
+    thinned_until: datetime | None = None
+
+
+def run(connection: Connection, now: datetime, full_days: float, retention_days: float,
+        max_days: int = 7) -> RetentionRun:
+    """One pass: partitions ahead, expired telemetry out, up to `max_days` days thinned."""
+    result = RetentionRun()
+    partitioned = partitions.is_partitioned(connection)
+    if partitioned:
+        result.partitions_created = partitions.ensure_months(connection, now,
+                                                             now + timedelta(days=62))
+    cutoff = now - timedelta(days=retention_days) if retention_days else None
+    if cutoff is not None:
+        if partitioned:
+            result.partitions_dropped = _drop_months_before(connection, cutoff)
+        result.rows_deleted = _delete_before(connection, cutoff)
+    thin_before = now - timedelta(days=full_days)
+    result.rows_thinned, result.thinned_until = _thin(connection, thin_before, cutoff,
+                                                      max_days, now)
+    return result
+
+
+def _drop_months_before(connection: Connection, cutoff: datetime) -> list[str]:
+    dropped = []
+    for name, (_, end) in sorted(partitions.monthly_partitions(connection).items()):
+        if end <= cutoff:
+            connection.execute(text(f"DROP TABLE {name}"))
+            dropped.append(name)
+    return dropped
+
+
+def _delete_before(connection: Connection, cutoff: datetime) -> int:
+    """Rows older than `cutoff` (on PostgreSQL: those left in the default partition or in the
+    month that straddles the cutoff)."""
+    deleted = 0
+    while True:
+        ids = select(TEL.c.id).where(TEL.c.event_time < cutoff).limit(DELETE_CHUNK)
+        count = connection.execute(delete(TEL).where(TEL.c.id.in_(ids.scalar_subquery()))
+                                   ).rowcount
+        deleted += count
+        if count < DELETE_CHUNK:
+            return deleted
+
+
+def _thin(connection: Connection, before: datetime, cutoff: datetime | None,
+          max_days: int, now: datetime) -> tuple[int, datetime | None]:
+    """Keep the first report per drone and minute in whole days older than `before`."""
+    done = connection.execute(select(STATE.c.value).where(STATE.c.name == THINNED_UNTIL)
+                              ).scalar()
+    start = datetime.fromisoformat(done) if done else None
+    if start is None:
+        oldest = as_utc(connection.execute(select(func.min(TEL.c.event_time))).scalar())
+        if oldest is None:
+            return 0, None
+        start = oldest.replace(hour=0, minute=0, second=0, microsecond=0)
+    if cutoff is not None:
+        start = max(start, cutoff.replace(hour=0, minute=0, second=0, microsecond=0))
+    thinned = 0
+    for _ in range(max_days):
+        end = start + timedelta(days=1)
+        if end > before:
+            break
+        thinned += _thin_range(connection, start, end)
+        start = end
+    upsert(connection, STATE, [{"name": THINNED_UNTIL, "value": start.isoformat(),
+                                "updated_at": now}], ["name"])
+    return thinned, start
+
+
+def _thin_range(connection: Connection, start: datetime, end: datetime) -> int:
+    minute = (func.date_trunc("minute", TEL.c.event_time)
+              if connection.dialect.name == "postgresql"
+              else func.strftime("%Y-%m-%d %H:%M", TEL.c.event_time))
+    in_range = and_(TEL.c.event_time >= start, TEL.c.event_time < end)
+    keep = (select(func.min(TEL.c.id)).where(in_range)
+            .group_by(TEL.c.drone_id, minute).scalar_subquery())
+    return connection.execute(delete(TEL).where(and_(in_range, TEL.c.id.not_in(keep)))
+                              ).rowcount
