@@ -8,8 +8,10 @@ ids, so the bridge listens to the contract's own `planned` events on dronelog's 
 dispatch system or the ground station publishes them as for any drone) and keeps, per
 drone, the newest plan not flown yet. At take-off:
 
-1. the newest unflown plan of that drone (not older than `plan_max_age`) names the flight,
-   and gives the origin and destination when no configured site is near;
+1. of that drone's unflown plans, the one whose planned departure (or, without one, whose
+   event time) is nearest the take-off names the flight, and gives the origin and
+   destination when no configured site is near; plans whose time is more than
+   `plan_max_age` before the take-off, and plans of flights `aborted` since, are dropped;
 2. else an id the vehicle's own system gave the mission (a DJI Dock's wayline task
    `flight_id`), if it told one;
 3. else `<drone>-<UTC take-off time>`, e.g. `uav-03-20261122T081231Z`.
@@ -125,7 +127,7 @@ class _Plan:
     flight_id: str
     origin: str | None
     destination: str | None
-    known_at: datetime  # the plan's event time (or when an external id was told)
+    known_at: datetime  # planned departure, else the plan's event time (or when told)
 
 
 @dataclass
@@ -154,9 +156,13 @@ class FlightBook:
 
     # --- what dronelog and the vehicle tell ---------------------------------------------
 
-    def plan(self, event: FlightPlanned | FlightDiverted) -> None:
-        """A `planned` (or `diverted`) event seen on dronelog's broker."""
+    def plan(self, event: FlightPlanned | FlightDiverted | FlightAborted) -> None:
+        """A `planned`, `diverted` or `aborted` event seen on dronelog's broker."""
         state = self._of(event.drone_id)
+        if isinstance(event, FlightAborted):
+            if state.plans.pop(event.flight_id, None) is not None:
+                state.flown.append(event.flight_id)  # a redelivered plan must not revive it
+            return
         if isinstance(event, FlightDiverted):
             for plan in (state.current, state.plans.get(event.flight_id)):
                 if plan is not None and plan.flight_id == event.flight_id:
@@ -166,7 +172,8 @@ class FlightBook:
                 state.current is not None and state.current.flight_id == event.flight_id):
             return  # a redelivered plan of a flight already flown or in the air
         state.plans[event.flight_id] = _Plan(event.flight_id, event.origin_site_id,
-                                             event.destination_site_id, event.event_time)
+                                             event.destination_site_id,
+                                             event.planned_departure or event.event_time)
 
     def hint(self, drone_id: str, flight_id: str, at: datetime) -> None:
         """A flight id the vehicle's own mission system uses (a DJI wayline task)."""
@@ -244,7 +251,7 @@ class FlightBook:
         fresh = [p for p in state.plans.values() if at - p.known_at <= self.plan_max_age]
         state.plans = {p.flight_id: p for p in fresh}
         if fresh:
-            plan = max(fresh, key=lambda p: p.known_at)
+            plan = min(fresh, key=lambda p: abs((p.known_at - at).total_seconds()))
             del state.plans[plan.flight_id]
             return plan
         if use_hint and state.hint is not None and at - state.hint.known_at <= self.plan_max_age:

@@ -27,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from dronelog.contract.messages import (
     DroneStatus,
+    FlightAborted,
     FlightDiverted,
     FlightEvent,
     FlightEventBase,
@@ -190,15 +191,15 @@ class Subscriber:
 _FLIGHT_EVENT = TypeAdapter(FlightEvent)
 
 
-def plan_from(payload: bytes) -> FlightPlanned | FlightDiverted | None:
-    """A `planned` or `diverted` event from dronelog's flight topic; None for anything else
-    (take-offs and landings, this bridge's own included, and anything invalid: the ingester
-    dead-letters that, the bridge just does not use it)."""
+def plan_from(payload: bytes) -> FlightPlanned | FlightDiverted | FlightAborted | None:
+    """A `planned`, `diverted` or `aborted` event from dronelog's flight topic; None for
+    anything else (take-offs and landings, this bridge's own included, and anything invalid:
+    the ingester dead-letters that, the bridge just does not use it)."""
     try:
         event = _FLIGHT_EVENT.validate_json(payload)
     except ValidationError:
         return None
-    return event if isinstance(event, FlightPlanned | FlightDiverted) else None
+    return event if isinstance(event, FlightPlanned | FlightDiverted | FlightAborted) else None
 
 
 def plan_subscriptions(layout: TopicLayout) -> list[tuple[str, int]]:
