@@ -617,9 +617,6 @@ def test_h_two_ingesters_share_the_stream_with_distinct_client_ids(deployment):
     assert ingester_problems(deployment) == []
 
 
-@pytest.mark.xfail(strict=False, reason="deploy/mosquitto/acl (another engineer's, in progress) "
-                   "has one `user dronelog-ingester` block; the two ingesters log in as "
-                   "dronelog-ingester-1 and -2. Remove this mark once the ACL has their blocks.")
 def test_every_mqtt_login_of_a_service_has_a_block_in_the_shipped_acl(deployment):
     """A login without a `user` block in deploy/mosquitto/acl may do nothing at all: its
     subscriptions are refused by the broker (silently, for MQTT 3.1.1 clients)."""
