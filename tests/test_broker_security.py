@@ -28,7 +28,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import text
 
 from dronelog.broker import MosquittoBroker, free_port, port_open
-from dronelog.config import Settings
 from dronelog.ingest.mqtt_source import BrokerAddress
 from dronelog.storage.database import create_db_engine, migrate
 from simulators.publisher import DevicePublisher
@@ -38,8 +37,8 @@ from tests.support import LAYOUT, IngesterProcess, count, scan, telemetry, wait_
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
 # MQTT 5 reason codes: in a CONNACK and a PUBACK (0x10: accepted, but nobody subscribes)
 SUCCESS, NO_SUBSCRIBERS, NOT_AUTHORIZED = 0x00, 0x10, 0x87
-USERS = ("uav-01", "uav-02", "scanner-pdrmyy-01", "scanner-wjwsy-01", "dronelog-ingester",
-         "dronelog-notifier")
+USERS = ("uav-01", "uav-02", "scanner-pdrmyy-01", "scanner-wjwsy-01", "dronelog-ingester-1",
+         "dronelog-ingester-2", "dronelog-notifier")
 TELEMETRY_ROWS = "SELECT count(*) FROM telemetry"
 CUSTODY_ROWS = "SELECT count(*) FROM custody_event"
 STATUS_ROWS = "SELECT count(*) FROM drone_status_event"
@@ -340,10 +339,10 @@ def test_the_acl_refuses_what_a_login_may_not_publish(secure_broker):
                               (LAYOUT.drone_custody("uav-01"), NOT_AUTHORIZED),
                               # the drones' pattern would allow this but for the deny line
                               (LAYOUT.telemetry("scanner-pdrmyy-01"), NOT_AUTHORIZED)],
-        "dronelog-ingester": [(LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
-                              (LAYOUT.site_custody("pdrmyy"), NOT_AUTHORIZED),
-                              (LAYOUT.telemetry("dronelog-ingester"), NOT_AUTHORIZED),
-                              (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED)],
+        "dronelog-ingester-1": [(LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
+                                (LAYOUT.site_custody("pdrmyy"), NOT_AUTHORIZED),
+                                (LAYOUT.telemetry("dronelog-ingester-1"), NOT_AUTHORIZED),
+                                (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED)],
         "dronelog-notifier": [(f"{prefix}/alerts/low_battery/drone/uav-01", NO_SUBSCRIBERS),
                               (LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
                               (LAYOUT.telemetry("dronelog-notifier"), NOT_AUTHORIZED)],
@@ -359,14 +358,17 @@ def test_the_acl_refuses_what_a_login_may_not_publish(secure_broker):
 
 
 @pytest.mark.mosquitto
-def test_only_the_ingester_login_reads_device_topics(secure_broker):
-    """The ingester's login reads every drone and site topic, also through the shared
-    subscription that several ingesters use (DRONELOG_SHARED_GROUP); other logins read none."""
+def test_only_the_ingester_logins_read_device_topics(secure_broker):
+    """The ingesters' logins read every drone and site topic, also through the shared
+    subscription that ingesters sharing the stream use (DRONELOG_SHARED_GROUP); other logins
+    read none."""
     prefix = LAYOUT.prefix
-    ingester = Device(secure_broker.url("dronelog-ingester"))
-    assert ingester.connect().value == SUCCESS
-    assert ingester.subscribe(f"$share/ingesters/{prefix}/drones/#",
-                              f"$share/ingesters/{prefix}/sites/#") == [1, 1]
+    ingesters = [Device(secure_broker.url(user))
+                 for user in ("dronelog-ingester-1", "dronelog-ingester-2")]
+    for ingester in ingesters:
+        assert ingester.connect().value == SUCCESS
+        assert ingester.subscribe(f"$share/ingesters/{prefix}/drones/#",
+                                  f"$share/ingesters/{prefix}/sites/#") == [1, 1]
     nosy = [Device(secure_broker.url(user))
             for user in ("uav-02", "scanner-wjwsy-01", "dronelog-notifier")]
     for device in nosy:
@@ -376,12 +378,14 @@ def test_only_the_ingester_login_reads_device_topics(secure_broker):
 
     drone = Device(secure_broker.url("uav-01"))
     assert drone.connect().value == SUCCESS
-    assert drone.publish(LAYOUT.telemetry("uav-01"), b"{}") == SUCCESS
     scanner = Device(secure_broker.url("scanner-pdrmyy-01"))
     assert scanner.connect().value == SUCCESS
-    assert scanner.publish(LAYOUT.site_custody("pdrmyy"), b"{}") == SUCCESS
-    assert sorted(ingester.listen(0.5)) == [LAYOUT.telemetry("uav-01"),
-                                            LAYOUT.site_custody("pdrmyy")]
+    for _ in range(2):
+        assert drone.publish(LAYOUT.telemetry("uav-01"), b"{}") == SUCCESS
+        assert scanner.publish(LAYOUT.site_custody("pdrmyy"), b"{}") == SUCCESS
+    received = ingesters[0].listen(0.5) + ingesters[1].listen(0.1)
+    assert sorted(received) == [LAYOUT.telemetry("uav-01")] * 2 + [
+        LAYOUT.site_custody("pdrmyy")] * 2  # each message to one member of the group
     assert [device.listen(0.1) for device in nosy] == [[], [], []]
 
 
@@ -391,7 +395,7 @@ def test_the_ingester_stores_what_the_broker_lets_through_and_nothing_else(secur
     """Every refused message below is a valid event whose payload agrees with its topic: only
     the broker can stop it, so the database proves the broker did."""
     broker = secure_broker
-    ingester, db = start_ingester(broker.url("dronelog-ingester"), tmp_path / "ingester")
+    ingester, db = start_ingester(broker.url("dronelog-ingester-1"), tmp_path / "ingester")
 
     uav01 = Device(broker.url("uav-01"))
     assert uav01.connect().value == SUCCESS
@@ -450,11 +454,11 @@ def test_a_device_cannot_take_over_the_ingesters_session(tools, pki, tmp_path, g
     session over, and the messages queued in it are lost; with it, the client id is the
     username. A paho client with the ingester's login, client id and session stands in for
     the ingester (the other tests run the real one)."""
-    client_id = Settings.model_fields["mqtt_client_id"].default
+    client_id = "dronelog-ingester-1"  # as docker-compose.yml sets DRONELOG_MQTT_CLIENT_ID
     broker = SecureBroker(tmp_path / "broker", tools, pki,
                           without=() if guarded else ("use_username_as_clientid",))
     try:
-        ingester = Device(broker.url("dronelog-ingester"), client_id=client_id)
+        ingester = Device(broker.url("dronelog-ingester-1"), client_id=client_id)
         assert ingester.connect(clean_start=False).value == SUCCESS
         ingester.subscribe(*(topic_filter for topic_filter, _ in LAYOUT.subscriptions()))
         ingester.close()  # away: the broker keeps its session and queues for it
@@ -471,7 +475,7 @@ def test_a_device_cannot_take_over_the_ingesters_session(tools, pki, tmp_path, g
         assert thief.listen(0.3) == []  # the ACL still keeps the messages from the thief
         thief.close()
 
-        ingester = Device(broker.url("dronelog-ingester"), client_id=client_id)
+        ingester = Device(broker.url("dronelog-ingester-1"), client_id=client_id)
         assert ingester.connect(clean_start=False).value == SUCCESS
         assert ingester.session_present
         assert len(ingester.listen(0.5)) == (3 if guarded else 0)
@@ -492,7 +496,7 @@ def test_a_misconfigured_broker_is_caught_by_the_ingesters_identity_check(tools,
     broker = SecureBroker(tmp_path / "broker", tools, pki,
                           acl=(DEPLOY / "acl").read_text() + careless)
     try:
-        ingester, db = start_ingester(broker.url("dronelog-ingester"), tmp_path / "ingester")
+        ingester, db = start_ingester(broker.url("dronelog-ingester-1"), tmp_path / "ingester")
         uav01 = Device(broker.url("uav-01"))
         assert uav01.connect().value == SUCCESS
         # uav-01 misconfigured (or confused) sends its own report on uav-02's topic
@@ -536,7 +540,7 @@ def test_tls_with_a_private_ca(secure_broker, pki, tmp_path):
     """The ingester and the simulator connect to the TLS listener trusting the test CA; a
     client that trusts only the system's CAs refuses the broker's certificate."""
     broker = secure_broker
-    ingester, db = start_ingester(broker.url("dronelog-ingester", tls=True, cafile=pki.ca),
+    ingester, db = start_ingester(broker.url("dronelog-ingester-1", tls=True, cafile=pki.ca),
                                   tmp_path / "ingester")
     simulator = DevicePublisher(broker.url("uav-01", tls=True, cafile=pki.ca), LAYOUT)
     event = telemetry("uav-01")
