@@ -58,6 +58,8 @@ class Settings(BaseSettings):
                                     "the built-in defaults, as in config/turnaround.toml")
     network_timezone: str = Field("Asia/Shanghai", description="the day of the daily report")
     sweep_interval_s: float = Field(10, gt=0, description="how often the turnaround sweep runs")
+    scheduler_lease_s: float = Field(30, ge=1, description="a scheduler that stops renewing "
+                                     "its lease is taken over after this (at least 3 sweeps)")
     lost_link_s: float = Field(30, gt=0, description="no telemetry this long while airborne")
     off_route_corridor_m: float = Field(300, gt=0, description="allowed distance from route")
     battery_reserve_pct: float = Field(20, ge=0, le=90)

@@ -44,7 +44,8 @@ class TurnaroundJobs:
         self.rules = sweep.SweepRules(lost_link_s=settings.lost_link_s,
                                       off_route_corridor_m=settings.off_route_corridor_m,
                                       battery_reserve_pct=settings.battery_reserve_pct)
-        self.lease_ttl = timedelta(seconds=max(3 * settings.sweep_interval_s, 30))
+        self.lease_ttl = timedelta(seconds=max(3 * settings.sweep_interval_s,
+                                               settings.scheduler_lease_s))
 
     def turnaround(self) -> sweep.SweepRun | None:
         """Refresh the projections, sweep for alerts, publish the changes; None when another
