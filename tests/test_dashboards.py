@@ -73,6 +73,7 @@ class Demo:
                     "DRONELOG_CONFIG": str(workdir / "none.toml"),
                     "DRONELOG_SWEEP_INTERVAL_S": str(SWEEP_S), "DRONELOG_LOG_LEVEL": "WARNING"}
         history = os.environ.get("DRONELOG_TEST_DEMO_HISTORY", "1h")
+        self.full_history = "DRONELOG_TEST_DEMO_HISTORY" in os.environ  # for screenshots
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "dronelog", "demo", "--port", str(self.broker_port),
@@ -81,20 +82,32 @@ class Demo:
                 cwd=workdir, env=self.env, stdout=log, stderr=log, start_new_session=True)
         self.children: set[int] = set()
         self.tokens: dict[str, str] = {}
+        self.flights_seen = -1
 
-    def wait_ready(self, timeout: float = 90) -> None:
+    def wait_ready(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the demo exited:\n{self.log.read_text()[-3000:]}")
             self.children.update(_children(self.process.pid))
             try:
-                if self.get("/api/v1/sites") and self.get("/api/v1/drones"):
+                if self.get("/api/v1/sites") and self.get("/api/v1/drones") and (
+                        not self.full_history or self.caught_up()):
                     return  # the network imported, the simulator's history coming in
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
             time.sleep(0.5)
         raise TimeoutError(f"the demo did not come up:\n{self.log.read_text()[-3000:]}")
+
+    def caught_up(self) -> bool:
+        """The simulator has sent its history (at once) and goes on live: the number of
+        flights no longer grows from one look to the next, 10 s apart."""
+        total = self.get("/api/v1/flights?limit=1")["total"]
+        settled = total > 0 and total == self.flights_seen
+        self.flights_seen = total
+        if not settled:
+            time.sleep(10)
+        return settled
 
     def login(self, user: str) -> str:
         response = httpx.post(f"{self.base}/api/v1/auth/token", timeout=10,
@@ -399,6 +412,13 @@ def test_the_map_shows_the_network_and_drones_moving(demo, flight, sessions, sho
     assert page.locator("#live-status").get_attribute("data-state") == "live"
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "dispatcher.png"))
+    # the network goes away and comes back: the page says so, and goes on live
+    dispatcher.context.set_offline(True)
+    page.wait_for_selector("#live-status[data-state=reconnecting]")
+    assert page.locator("#banner").is_visible()
+    dispatcher.context.set_offline(False)
+    page.wait_for_selector("#live-status[data-state=live]")
+    page.wait_for_selector("#banner", state="hidden")
 
 
 def test_an_excursion_becomes_an_alert_and_its_acknowledgement_reaches_everyone(
@@ -436,6 +456,8 @@ def test_the_lab_sees_the_story_and_records_the_receipt(demo, flight, sessions, 
     assert "急诊" in text and "冷藏 2–8 °C" in text and "崔家中心卫生院 → 平度市人民医院" in text
     assert story.locator(".notice.danger").count() == 1  # the excursion, shown at receipt
     assert "ORD-TEST-9" in text
+    # the scheduler sees it landed and unloaded; the open story follows without a reload
+    story.locator("[data-role=specimen-state]:has-text('已到达')").wait_for()
     kinds = story.locator(".timeline-step").evaluate_all("steps => steps.map(s => s.dataset.kind)")
     assert kinds == ["collected", "packed", "loaded", "unloaded"]
     collected = demo.get(f"/api/v1/specimens/{flight.barcode}")["timeline"][0]["at"]

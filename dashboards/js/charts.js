@@ -58,11 +58,18 @@ export function temperatureChart({points, band, title, formatTime, unit = '°C',
   const outside = (v) => band && (v < band[0] || v > band[1]);
   const path = points.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
   svg.append(s('path', {class: 'series', d: path}));
-  // the samples out of range, marked in red (at most a few hundred marks)
-  const stride = Math.max(1, Math.ceil(points.length / 300));
-  points.forEach((p, i) => {
-    if (outside(p.v) && i % stride === 0) svg.append(s('circle', {class: 'out', cx: x(p.t), cy: y(p.v), r: 2.5}));
-  });
+  // the stretches out of range in red (a single sample out of range: a dot)
+  let stretch = [];
+  const flush = () => {
+    if (stretch.length > 1) svg.append(s('path', {class: 'series-out', d: stretch.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('')}));
+    else if (stretch.length === 1) svg.append(s('circle', {class: 'out', cx: x(stretch[0].t), cy: y(stretch[0].v), r: 3}));
+    stretch = [];
+  };
+  for (const p of points) {
+    if (outside(p.v)) stretch.push(p);
+    else flush();
+  }
+  flush();
   return svg;
 }
 

@@ -27,6 +27,13 @@ export class LiveStream extends EventTarget {
 
   start() {
     this.stopped = false;
+    // a lost network is noticed at once (a stalled stream only after QUIET_LIMIT_MS)
+    this.onOffline = () => this.controller?.abort();
+    this.onOnline = () => {
+      if (!this.stopped && this.state !== 'live') this.connect();
+    };
+    window.addEventListener('offline', this.onOffline);
+    window.addEventListener('online', this.onOnline);
     this.connect();
     return this;
   }
@@ -35,6 +42,8 @@ export class LiveStream extends EventTarget {
     this.stopped = true;
     clearTimeout(this.timer);
     this.controller?.abort();
+    window.removeEventListener('offline', this.onOffline);
+    window.removeEventListener('online', this.onOnline);
   }
 
   setState(state) {
@@ -46,18 +55,21 @@ export class LiveStream extends EventTarget {
   async connect() {
     if (this.stopped) return;
     if (!session.get()) return;
-    this.controller = new AbortController();
+    clearTimeout(this.timer);
+    this.controller?.abort();
+    const generation = (this.generation = (this.generation || 0) + 1);
+    const controller = (this.controller = new AbortController());
     const headers = {Accept: 'text/event-stream', ...authHeader()};
     if (this.lastId) headers['Last-Event-ID'] = this.lastId;
     let watchdog;
     const resetWatchdog = () => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(() => this.controller.abort(), QUIET_LIMIT_MS);
+      watchdog = setTimeout(() => controller.abort(), QUIET_LIMIT_MS);
     };
     try {
       resetWatchdog();
       const response = await fetch(`/api/v1/stream?types=${encodeURIComponent(this.types.join(','))}`,
-        {headers, signal: this.controller.signal, cache: 'no-store'});
+        {headers, signal: controller.signal, cache: 'no-store'});
       if (response.status === 401) {
         session.clear();
         apiEvents.dispatchEvent(new Event('unauthorized'));
@@ -75,12 +87,12 @@ export class LiveStream extends EventTarget {
       this.setState('live');
       apiEvents.dispatchEvent(new Event('network-ok'));
       await this.read(response.body, resetWatchdog);
-    } catch (error) {
-      if (this.stopped) return;
+    } catch {
+      // a dropped, refused or aborted connection: try again below
     } finally {
       clearTimeout(watchdog);
     }
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return; // stopped, or superseded
     this.failures += 1;
     this.setState('reconnecting');
     const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.failures, 5)) * (0.75 + Math.random() / 2);
@@ -90,11 +102,15 @@ export class LiveStream extends EventTarget {
   async read(body, alive) {
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
+    let carriage = ''; // a chunk may end between the \r and \n of one line ending
     for (;;) {
       const {value, done} = await reader.read();
       if (done) return;
       alive();
-      buffer += value.replace(/\r\n?/g, '\n');
+      let text = carriage + value;
+      carriage = text.endsWith('\r') ? '\r' : '';
+      if (carriage) text = text.slice(0, -1);
+      buffer += text.replace(/\r\n?/g, '\n');
       let end;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const block = buffer.slice(0, end);

@@ -89,6 +89,11 @@ class LabView {
     this.loadIncoming();
     this.alertPanel?.load();
     this.timers.push(setInterval(() => this.tick(), 1000));
+    // the state of an open specimen also changes without a custody event (the scheduler
+    // sees it take off, land, go late): look again while it is on screen
+    this.timers.push(setInterval(() => {
+      if (this.detail && !this.closed(this.detail)) this.loadStory(this.barcode, {quiet: true});
+    }, 10_000));
     this.schedulePolling();
   }
 
@@ -262,6 +267,7 @@ class LabView {
     if (d.position) {
       facts.push(['fleet.flight', [d.flight_id || '—', ' · ', t('specimen.position', {alt: number(d.position.alt_m), temp: number(d.position.payload_temp_c, 1)})]]);
     }
+    const focused = this.story.contains(document.activeElement) ? document.activeElement.id : null;
     fill(this.story,
       h('div', {class: 'story-head'},
         h('h2', {id: 'story-title'}, h('span', {class: 'visually-hidden'}, `${t('specimen.story')}: `), d.barcode),
@@ -275,6 +281,7 @@ class LabView {
       this.temperature(d),
       h('h3', {}, t('specimen.timeline')),
       this.timeline(d));
+    if (focused) document.getElementById(focused)?.focus();
   }
 
   actions(d) {
