@@ -864,13 +864,13 @@ def fleet_queries(db: ScratchDatabase, repeat: int) -> dict:
     def correlated_id(c):
         newest = (select(inner.c.id).where(inner.c.drone_id == D.c.id)
                   .order_by(inner.c.event_time.desc(), inner.c.id.desc()).limit(1)
-                  .scalar_subquery())  # as fleet() has it since the fix
+                  .scalar_subquery())  # as fleet() has it on SQLite since the fix
         return c.execute(select(D.c.id, TEL).select_from(D).outerjoin(
             TEL, TEL.c.id == newest).order_by(D.c.id)).all()
 
-    def lateral(c):
+    def lateral(c):  # as fleet() has it on PostgreSQL since the fix
         newest = (select(TEL).where(TEL.c.drone_id == D.c.id)
-                  .order_by(TEL.c.event_time.desc()).limit(1).lateral())
+                  .order_by(TEL.c.event_time.desc(), TEL.c.id.desc()).limit(1).lateral())
         return c.execute(select(D.c.id, newest).select_from(D).outerjoin(newest, True)
                          .order_by(D.c.id)).all()
 

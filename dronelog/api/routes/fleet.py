@@ -5,7 +5,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, true
 
 from dronelog.api.accounts import Role
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
@@ -85,19 +85,31 @@ def get_flight(flight_id: str, conn: ConnectionDep) -> FlightDetail:
     return FlightDetail(**_summary(row).model_dump(), events=events, cargo=cargo, track=track)
 
 
-# The newest report of each drone, in one statement: for each drone, one seek on
-# ix_telemetry_drone_time (drone_id, event_time) for the id of its newest row, then the row by
-# its key. A window function or a join on max(event_time) per drone reads every telemetry
-# row instead (measured: docs/benchmarks.md, "API benchmark"). Equal event times: the later
-# stored row wins.
+# The newest report of each drone, in one statement that seeks ix_telemetry_drone_time
+# (drone_id, event_time) backwards once per drone; equal event times: the later stored row.
+# A window function or a join on max(event_time) per drone reads every telemetry row
+# instead (measured: docs/benchmarks.md, "API benchmark"). PostgreSQL, where telemetry is
+# partitioned by month, takes the row in a LATERAL subquery: one seek per partition. SQLite
+# has no LATERAL: a correlated subquery finds the newest row id, then the row by its key.
+_REPORT = ("event_time", "lat", "lon", "alt_m", "ground_speed_mps", "battery_pct",
+           "payload_temp_c", "link_quality_pct", "heading_deg")
 _NEWEST = TEL.alias("newest")
-_NEWEST_ID = (select(_NEWEST.c.id).where(_NEWEST.c.drone_id == D.c.id)
-              .order_by(_NEWEST.c.event_time.desc(), _NEWEST.c.id.desc()).limit(1)
-              .scalar_subquery())
-_FLEET = (select(D.c.id.label("drone_id"), D.c.online, TEL.c.event_time, TEL.c.lat, TEL.c.lon,
-                 TEL.c.alt_m, TEL.c.ground_speed_mps, TEL.c.battery_pct, TEL.c.payload_temp_c,
-                 TEL.c.link_quality_pct, TEL.c.heading_deg)
-          .select_from(D.outerjoin(TEL, TEL.c.id == _NEWEST_ID)).order_by(D.c.id))
+
+
+def _newest_of_the_drone(*columns):
+    return (select(*columns).where(_NEWEST.c.drone_id == D.c.id)
+            .order_by(_NEWEST.c.event_time.desc(), _NEWEST.c.id.desc()).limit(1))
+
+
+_LATERAL = _newest_of_the_drone(*(_NEWEST.c[name] for name in _REPORT)).lateral("latest")
+_NEWEST_ID = _newest_of_the_drone(_NEWEST.c.id).scalar_subquery()
+FLEET = {
+    "postgresql": select(D.c.id.label("drone_id"), D.c.online,
+                         *(_LATERAL.c[name] for name in _REPORT))
+    .select_from(D.outerjoin(_LATERAL, true())).order_by(D.c.id),
+    "sqlite": select(D.c.id.label("drone_id"), D.c.online, *(TEL.c[name] for name in _REPORT))
+    .select_from(D.outerjoin(TEL, TEL.c.id == _NEWEST_ID)).order_by(D.c.id),
+}
 
 
 @router.get("/drones", response_model=list[DronePublic],
@@ -108,7 +120,7 @@ def fleet(request: Request, conn: ConnectionDep) -> list[DronePublic]:
                                                   .where(F.c.state.in_(("airborne",
                                                                         "diverted"))))}
     result = []
-    for row in conn.execute(_FLEET):
+    for row in conn.execute(FLEET[conn.dialect.name]):
         flight = flying.get(row.drone_id)
         entry = {"drone_id": row.drone_id, "online": row.online,
                  "flight_id": flight.flight_id if flight else None,
