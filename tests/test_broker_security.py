@@ -11,6 +11,7 @@ import getpass
 import json
 import secrets
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -18,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -63,14 +65,16 @@ def tools() -> dict[str, str]:
 @dataclass(frozen=True)
 class Pki:
     ca: Path
-    cert: Path
+    cert: Path  # the broker's
     key: Path
+    client_cert: Path  # uav-01's, for a broker that requires client certificates
+    client_key: Path
 
 
 @pytest.fixture(scope="module")
 def pki(tools, tmp_path_factory) -> Pki:
-    """A throwaway CA and a broker certificate for 127.0.0.1 and localhost, made with the
-    commands docs/security.md gives (shorter lives)."""
+    """A throwaway CA, a broker certificate for 127.0.0.1 and localhost and a client
+    certificate for uav-01, made with the commands docs/security.md gives (shorter lives)."""
     folder = tmp_path_factory.mktemp("pki")
 
     def openssl(*args: str) -> None:
@@ -91,7 +95,17 @@ def pki(tools, tmp_path_factory) -> Pki:
     openssl("x509", "-req", "-in", "broker.csr", "-CA", "dronelog-ca.crt",
             "-CAkey", "dronelog-ca.key", "-CAcreateserial", "-days", "2",
             "-extfile", "broker.ext", "-out", "broker.crt")
-    return Pki(folder / "dronelog-ca.crt", folder / "broker.crt", folder / "broker.key")
+    openssl("req", "-new", *ec, "-subj", "/CN=uav-01", "-keyout", "uav-01.key",
+            "-out", "uav-01.csr")
+    (folder / "client.ext").write_text(
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = clientAuth\n")
+    openssl("x509", "-req", "-in", "uav-01.csr", "-CA", "dronelog-ca.crt",
+            "-CAkey", "dronelog-ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "client.ext", "-out", "uav-01.crt")
+    return Pki(folder / "dronelog-ca.crt", folder / "broker.crt", folder / "broker.key",
+               folder / "uav-01.crt", folder / "uav-01.key")
 
 
 class SecureBroker:
@@ -99,7 +113,7 @@ class SecureBroker:
     loopback ports, its files in `folder`, one password per user made by mosquitto_passwd."""
 
     def __init__(self, folder: Path, tools: dict[str, str], pki: Pki, acl: str | None = None,
-                 without: tuple[str, ...] = ()) -> None:
+                 without: tuple[str, ...] = (), require_certificate: bool = False) -> None:
         folder.mkdir()
         self.folder = folder
         self.port = free_port()
@@ -113,7 +127,7 @@ class SecureBroker:
                             user, password], check=True, capture_output=True)
         (folder / "acl").write_text(acl or (DEPLOY / "acl").read_text())
         conf = folder / "mosquitto.conf"
-        conf.write_text(self._config(pki, without))
+        conf.write_text(self._config(pki, without, require_certificate))
         with open(folder / "mosquitto.log", "ab") as log:
             self.process = subprocess.Popen([tools["mosquitto"], "-c", str(conf)],
                                             stdout=subprocess.DEVNULL, stderr=log,
@@ -125,7 +139,7 @@ class SecureBroker:
                 raise RuntimeError(f"mosquitto did not start: {self.log()}")
             time.sleep(0.05)
 
-    def _config(self, pki: Pki, without: tuple[str, ...]) -> str:
+    def _config(self, pki: Pki, without: tuple[str, ...], require_certificate: bool) -> str:
         """The shipped file, line by line, with each of these directives replaced; a directive
         missing from the shipped file fails the test, so the two cannot drift apart."""
         replace = {
@@ -136,6 +150,7 @@ class SecureBroker:
             "certfile ": f"certfile {pki.cert}",
             "keyfile ": f"keyfile {pki.key}",
             "cafile ": f"cafile {pki.ca}",
+            "require_certificate false": f"require_certificate {str(require_certificate).lower()}",
             "persistence_location ": f"persistence_location {self.folder}/",
             "log_dest ": "log_dest stderr",
         }
@@ -163,12 +178,17 @@ class SecureBroker:
         return "\n".join(lines) + "\n"
 
     def url(self, user: str | None, password: str | None = None, tls: bool = False,
-            cafile: Path | None = None) -> str:
+            **files: Path) -> str:
+        """A broker URL as dronelog takes it; `files`: cafile, certfile, keyfile."""
         login = f"{user}:{password or self.passwords[user]}@" if user else ""
         if not tls:
             return f"mqtt://{login}127.0.0.1:{self.port}"
-        return f"mqtts://{login}127.0.0.1:{self.tls_port}" + (f"?cafile={cafile}" if cafile
-                                                                else "")
+        query = f"?{urlencode(files)}" if files else ""
+        return f"mqtts://{login}127.0.0.1:{self.tls_port}{query}"
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads the password file and the ACL again."""
+        self.process.send_signal(signal.SIGHUP)
 
     def log(self) -> str:
         return (self.folder / "mosquitto.log").read_text(errors="replace")[-3000:]
@@ -251,6 +271,13 @@ class Device:
         self._loop_until(lambda: mid in self.subacks, "SUBACK")
         return self.subacks[mid]
 
+    def wait_closed(self, timeout: float = 5) -> bool:
+        """Whether the broker closes the connection within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            self.client.loop(timeout=0.05)
+        return self.closed
+
     def listen(self, seconds: float) -> list[str]:
         """The topics of the messages received within `seconds`."""
         deadline = time.monotonic() + seconds
@@ -315,6 +342,32 @@ def test_only_known_logins_connect(secure_broker):
         # 0x86 bad user name or password, 0x87 not authorized: Mosquitto 2.0.11 says 0x87
         # to both (for 3.1.1, paho maps the CONNACK's 5 "not authorised" to the same code)
         assert refused.value in (0x86, NOT_AUTHORIZED), (url, protocol, refused)
+
+
+@pytest.mark.mosquitto
+def test_a_new_password_or_a_deleted_login_takes_effect_on_reload(tools, secure_broker):
+    """Rotating a device's password (docs/security.md): mosquitto_passwd, then SIGHUP. The
+    old password no longer logs in, and a connection made with it is closed at once (so is
+    one of a deleted login); other devices stay connected."""
+    broker = secure_broker
+    passwd = str(broker.folder / "passwd")
+    device, bystander = Device(broker.url("uav-01")), Device(broker.url("uav-02"))
+    assert device.connect().value == SUCCESS
+    assert bystander.connect().value == SUCCESS
+    old_url, new_password = broker.url("uav-01"), secrets.token_hex(12)
+    subprocess.run([tools["mosquitto_passwd"], "-b", passwd, "uav-01", new_password], check=True)
+    broker.reload()
+    assert device.wait_closed()
+    assert Device(old_url).connect().value == NOT_AUTHORIZED
+    rotated = Device(broker.url("uav-01", password=new_password))
+    assert rotated.connect().value == SUCCESS
+
+    subprocess.run([tools["mosquitto_passwd"], "-D", passwd, "uav-01"], check=True)
+    broker.reload()
+    assert rotated.wait_closed()
+    assert Device(broker.url("uav-01", password=new_password)).connect().value == NOT_AUTHORIZED
+    assert not bystander.wait_closed(0.2)
+    assert bystander.publish(LAYOUT.telemetry("uav-02"), b"{}") == NO_SUBSCRIBERS
 
 
 @pytest.mark.mosquitto
@@ -557,3 +610,22 @@ def test_tls_with_a_private_ca(secure_broker, pki, tmp_path):
     plain = Device(f"mqtt://uav-01:{broker.passwords['uav-01']}@127.0.0.1:{broker.tls_port}")
     with pytest.raises(ConnectionError):
         plain.connect()
+
+
+@pytest.mark.mosquitto
+def test_tls_with_client_certificates_when_the_broker_requires_them(tools, pki, tmp_path):
+    """With `require_certificate true` a device also needs a certificate from the CA; dronelog
+    gives its own from the URL's certfile and keyfile."""
+    broker = SecureBroker(tmp_path / "broker", tools, pki, require_certificate=True)
+    try:
+        with_certificate = Device(broker.url("uav-01", tls=True, cafile=pki.ca,
+                                             certfile=pki.client_cert, keyfile=pki.client_key))
+        assert with_certificate.connect().value == SUCCESS
+        assert with_certificate.publish(LAYOUT.telemetry("uav-01"), b"{}") == NO_SUBSCRIBERS
+        with_certificate.close()
+        # the password alone is not enough: the handshake fails, at once or (TLS 1.3) on the
+        # client's first read
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            Device(broker.url("uav-01", tls=True, cafile=pki.ca)).connect()
+    finally:
+        broker.stop()
