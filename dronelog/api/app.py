@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from dronelog import __version__
-from dronelog.api import problems
+from dronelog.api import access_log, problems
 from dronelog.api.metrics import build_registry
 from dronelog.api.routes import (
     admin,
@@ -34,6 +34,7 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
         description="Chain of custody and flight telemetry for drone transport of lab "
                     "specimens and blood. Every endpoint but /healthz and /readyz needs a "
                     "bearer token (POST /api/v1/auth/token, or `dronelog users token`).")
+    app.router.on_startup.append(access_log.install)
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock or SystemClock()
