@@ -29,7 +29,6 @@ import httpx
 import pytest
 
 from dronelog.broker import free_port
-from tests.conftest import missing_component
 from tests.support import LAYOUT, Publisher, scan, telemetry
 
 CHROMIUM = Path(os.environ.get("DRONELOG_CHROMIUM", "/usr/bin/chromium"))
@@ -238,8 +237,6 @@ class TestFlight:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    if not CHROMIUM.exists():
-        missing_component(f"Chromium at {CHROMIUM}")
     running = Demo(tmp_path_factory.mktemp("demo"))
     try:
         running.wait_ready()
@@ -250,6 +247,10 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(demo):
+    if not CHROMIUM.exists():
+        import conftest  # pytest's own instance, whose summary lists what was missing
+
+        conftest.missing_component(f"Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
