@@ -50,6 +50,8 @@ from pathlib import Path
 from bench_databases import ScratchDatabase, conninfo  # beside this script
 
 SCENARIOS = ("bare", "ingester-sqlite", "ingester-pg", "naive-sqlite", "naive-pg")
+# Two ingester processes sharing the stream ($share/bench/...): run on request only.
+SHARED = ("ingester-sqlite-x2", "ingester-pg-x2")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "dronelog/v1"
 MAX_UNACKED = 20_000  # publisher: stay well below paho's 65535 message ids
@@ -397,7 +399,7 @@ def ingester_main(settings_kwargs: dict, ready, stop, status, results) -> None:
             status[0] = stats.received
             status[1] = stats.acked
             status[2] = stats.batches
-            status[3] = ingester.source._queue.qsize()  # noqa: SLF001: observation only
+            status[3] = ingester.source._queue.qsize()  # noqa: SLF001 - observation only
             status[4] = stats.storage_retries
             if stop.wait(0.5):
                 ingester.request_stop()
@@ -454,7 +456,7 @@ def naive_main(kind: str, target: str, port: int, ready, stop, counter, results)
             count += 1
             if count % 100 == 0:
                 counter.value = count
-        except Exception:  # noqa: BLE001: the naive version just carries on
+        except Exception:  # noqa: BLE001 - the naive version just carries on
             errors += 1
             connection.rollback()
 
@@ -564,7 +566,8 @@ class Bench:
                 kwargs[name] = value
         return kwargs
 
-    def _start_consumer(self, scenario: str, expected: int, db: Database | None):
+    def _start_consumer(self, scenario: str, expected: int, db: Database | None,
+                        shared_group: str | None = None):
         ctx = self.ctx
         ready, stop = ctx.Event(), ctx.Event()
         results = ctx.Queue()
@@ -578,6 +581,8 @@ class Bench:
             info["client_id"] = f"bench-ingester-{uuid.uuid4().hex[:8]}"
             info["status"] = ctx.Array("q", 5, lock=False)
             kwargs = self.settings_kwargs(db.url, info["client_id"])
+            if shared_group:
+                kwargs["shared_group"] = shared_group
             info["settings"] = {k: v for k, v in kwargs.items() if k != "database_url"}
             target, args = ingester_main, (kwargs, ready, stop, info["status"], results)
         else:
@@ -626,11 +631,15 @@ class Bench:
         n = len(payloads)
         db = None
         if scenario != "bare":
-            db = Database("sqlite" if scenario.endswith("sqlite") else "postgresql",
+            db = Database("sqlite" if "sqlite" in scenario else "postgresql",
                           self.workdir, self.args.pg_url)
         consumer = publisher = None
+        extra_consumers = []
         try:
-            consumer = self._start_consumer(scenario, n, db)
+            shared = "bench" if scenario in SHARED else None
+            consumer = self._start_consumer(scenario, n, db, shared)
+            if shared:
+                extra_consumers.append(self._start_consumer(scenario, n, db, shared))
             publisher = self._start_publisher(payloads, None)
             say(f"{scenario} (run {run}): consumer pid {consumer['process'].pid} subscribed, "
                 f"publisher pid {publisher['process'].pid} ready; publishing {n} messages")
@@ -656,7 +665,8 @@ class Bench:
                         done_at = time.monotonic()
                         break
                     time.sleep(0.02 if stored >= 0.95 * n else 0.25)
-                peak_rss = max(peak_rss, rss_kib(consumer["process"].pid) or 0)
+                peak_rss = max(peak_rss, sum(rss_kib(c["process"].pid) or 0
+                                             for c in [consumer, *extra_consumers]))
                 if time.monotonic() >= next_report:
                     extra = ""
                     if "status" in consumer:
@@ -676,17 +686,22 @@ class Bench:
                     break
             pub = self._result(publisher, 120)
             self._finish(publisher["process"])
-            consumer["stop"].set()
+            for info in (consumer, *extra_consumers):
+                info["stop"].set()
             cons = self._result(consumer, 120)
-            self._finish(consumer["process"])
+            if extra_consumers:
+                cons = {"members": [cons, *[self._result(c, 120) for c in extra_consumers]]}
+            for info in (consumer, *extra_consumers):
+                self._finish(info["process"])
             redelivered = None
             if "client_id" in consumer:
-                redelivered = probe_redelivery(self.broker.port, consumer["client_id"])
+                redelivered = sum(probe_redelivery(self.broker.port, c["client_id"])
+                                  for c in (consumer, *extra_consumers))
             final = n if scenario == "bare" else db.count()
             if scenario == "bare":
                 final = cons.get("received", stored)
         finally:
-            for info in (publisher, consumer):
+            for info in (publisher, consumer, *extra_consumers):
                 if info and info["process"].is_alive():
                     info["process"].terminate()
                     info["process"].join(10)
@@ -882,7 +897,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="minimal: the contract's required Telemetry fields (~255 bytes); "
                              "full: every optional field too (~350 bytes)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of {', '.join(SCENARIOS)}")
+                        help=f"comma-separated subset of {', '.join(SCENARIOS + SHARED)}")
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
                         help="PostgreSQL admin URL; bench_* databases are created and dropped "
@@ -917,7 +932,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write all results to this JSON file")
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = set(args.scenarios) - set(SCENARIOS)
+    unknown = set(args.scenarios) - set(SCENARIOS + SHARED)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     if args.soak_only and not args.duration_min:
