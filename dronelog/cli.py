@@ -413,8 +413,7 @@ def simulate_record(settings: Settings, output: Path, duration: timedelta | None
             counted += 1
 
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        if broker.username:
-            client.username_pw_set(broker.username, broker.password)
+        broker.configure(client)  # login, and TLS for mqtts://
         client.on_message = on_message
         client.connect(broker.host, broker.port)
         client.subscribe(f"{settings.topic_prefix}/#", qos=1)

@@ -103,8 +103,7 @@ def mqtt_alert_publisher(settings: Settings) -> tuple[AlertPublisher, mqtt.Clien
     protocol = mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311
     client = mqtt.Client(CallbackAPIVersion.VERSION2,
                          client_id=f"dronelog-alerts-{uuid.uuid4().hex[:6]}", protocol=protocol)
-    if broker.username:
-        client.username_pw_set(broker.username, broker.password)
+    broker.configure(client)  # login, and TLS for mqtts://
     client.reconnect_delay_set(1, 30)
     client.connect_async(broker.host, broker.port)
     client.loop_start()
