@@ -14,6 +14,7 @@ Rules shared by every message:
 """
 
 import re
+from datetime import timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -91,16 +92,31 @@ class FlightEventBase(Envelope):
     flight_id: Identifier
 
 
+# How far from its event_time a plan may put the departure. Any time would parse, but one at
+# the edge of the calendar (9999-12-31T23:59:59-23:59) cannot even be converted to UTC for
+# storage, and a plan years away is a sender's bug, not a plan.
+PLAN_HORIZON = timedelta(days=30)
+
+
 class FlightPlanned(FlightEventBase):
     kind: Literal["planned"]
     origin_site_id: Identifier
     destination_site_id: Identifier
-    planned_departure: AwareDatetime | None = None
+    planned_departure: AwareDatetime | None = Field(
+        None, description="planned take-off time, at most 30 days before or after event_time")
 
     @model_validator(mode="after")
     def _origin_is_not_destination(self) -> "FlightPlanned":
         if self.origin_site_id == self.destination_site_id:
             raise ValueError("origin_site_id and destination_site_id must differ")
+        return self
+
+    @model_validator(mode="after")
+    def _departure_is_near_the_plan(self) -> "FlightPlanned":
+        departure = self.planned_departure
+        if departure is not None and abs(departure - self.event_time) > PLAN_HORIZON:
+            raise ValueError(f"planned_departure {departure.isoformat()} is more than "
+                             f"{PLAN_HORIZON.days} days from event_time")
         return self
 
 
