@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from dronelog import __version__
+from dronelog.bridges.cli import bridge
 from dronelog.config import Settings
 from dronelog.logs import configure_logging
 
@@ -558,6 +559,9 @@ def _engine(settings: Settings):
     if settings.auto_migrate:
         migrate(engine)
     return engine
+
+
+main.add_command(bridge)  # dronelog bridge mavlink|dji: real aircraft in (docs/bridges.md)
 
 
 @main.group()
