@@ -57,6 +57,14 @@ class Envelope(ContractModel):
     event_id: UUID = Field(description="globally unique id of this event; the idempotency key")
     event_time: AwareDatetime = Field(description="when it happened, by the device's clock")
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, value: object) -> object:
+        # pydantic takes true for 1 (True == 1 in Python), even in strict mode; JSON does not
+        if isinstance(value, bool):
+            raise ValueError("schema_version is a number, not a boolean")
+        return value
+
 
 # --- drone telemetry --------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 
 The payload is parsed and validated in one pass by pydantic's JSON parser (the hot path at
 10,000 messages a second cannot afford to parse twice); only a failure is looked at again.
+Validation is strict: a JSON value must have the type the JSON Schema files name (no "12" for
+a number, 12.0 for an integer, "yes" or 1 for a boolean, or a number for a time), so the
+ingester accepts nothing that the published schema refuses.
 """
 
 import json
@@ -38,7 +41,7 @@ def decode(delivery: Delivery, layout: TopicLayout, max_payload_bytes: int) -> A
         return Rejected(delivery, RejectReason.UNKNOWN_TOPIC,
                         f"topic {_quoted(delivery.topic, 200)} is not part of the contract")
     try:
-        event = _ADAPTERS[address.channel].validate_json(delivery.payload)
+        event = _ADAPTERS[address.channel].validate_json(delivery.payload, strict=True)
     except ValidationError as error:
         return _explain(delivery, error)
     return Accepted(delivery, address, event)
