@@ -165,6 +165,7 @@ class TestFlight:
         tag = uuid.uuid4().hex[:6].upper()
         self.drone, self.flight = "uav-t9", f"FT-{tag}"
         self.barcode, self.container = f"CJT{tag}", f"BOX-T{tag}"
+        self.second = f"CJM{tag}"  # a microbiology specimen in the same box
         self.seq = 0
         self.took_off = datetime.now(UTC) - timedelta(minutes=5)
         self._stop = threading.Event()
@@ -187,20 +188,22 @@ class TestFlight:
     def depart(self) -> None:
         """Collected, packed and loaded at Cuijia; planned, took off 5 minutes ago; the box's
         readings since then (all out of range), then one report a second, live."""
-        specimen = {"kind": "blood_sample", "priority": "stat",
-                    "temperature_class": "refrigerated", "origin_site_id": TOWN,
-                    "destination_site_id": LAB, "order_ref": "ORD-TEST-9"}
         site_custody = LAYOUT.site_custody(TOWN)
-        self._send(site_custody, scan("custody.collected", 12, barcode=self.barcode,
-                                      specimen=specimen))
-        self._send(site_custody, scan("custody.packed", 9, barcode=self.barcode,
-                                      container_id=self.container, seal_id="SEAL-T9"))
+        for barcode, kind, priority in ((self.barcode, "blood_sample", "stat"),
+                                        (self.second, "microbiology", "urgent")):
+            specimen = {"kind": kind, "priority": priority, "temperature_class": "refrigerated",
+                        "origin_site_id": TOWN, "destination_site_id": LAB,
+                        "order_ref": "ORD-TEST-9"}
+            self._send(site_custody, scan("custody.collected", 12, barcode=barcode,
+                                          specimen=specimen))
+            self._send(site_custody, scan("custody.packed", 9, barcode=barcode,
+                                          container_id=self.container, seal_id="SEAL-T9"))
+            self._send(site_custody, scan("custody.loaded", 6, barcode=barcode,
+                                          container_id=self.container, flight_id=self.flight,
+                                          drone_id=self.drone))
         self._send(LAYOUT.flight(self.drone), scan(
             "flight.planned", 8, drone_id=self.drone, flight_id=self.flight,
             origin_site_id=TOWN, destination_site_id=LAB, planned_departure=None))
-        self._send(site_custody, scan("custody.loaded", 6, barcode=self.barcode,
-                                      container_id=self.container, flight_id=self.flight,
-                                      drone_id=self.drone))
         self._send(LAYOUT.flight(self.drone), scan(
             "flight.takeoff", 0, drone_id=self.drone, flight_id=self.flight, site_id=TOWN,
             event_time=self.took_off.isoformat()))
@@ -224,10 +227,11 @@ class TestFlight:
         self._report(datetime.now(UTC), fraction=1.0)
         self._send(LAYOUT.flight(self.drone), scan(
             "flight.landed", 0, drone_id=self.drone, flight_id=self.flight, site_id=LAB))
-        self._send(LAYOUT.drone_custody(self.drone), scan(
-            "custody.unloaded", 0, barcode=self.barcode, site_id=LAB,
-            actor={"kind": "drone", "id": self.drone}, container_id=self.container,
-            flight_id=self.flight, drone_id=self.drone, seal_id="SEAL-T9"))
+        for barcode in (self.barcode, self.second):
+            self._send(LAYOUT.drone_custody(self.drone), scan(
+                "custody.unloaded", 0, barcode=barcode, site_id=LAB,
+                actor={"kind": "drone", "id": self.drone}, container_id=self.container,
+                flight_id=self.flight, drone_id=self.drone, seal_id="SEAL-T9"))
         self.publisher.wait_all_acked(20)
 
     def close(self) -> None:
@@ -373,7 +377,9 @@ def test_login_language_and_what_each_role_sees(demo, sessions, shots):
         s.access_token = 'no-longer-valid';
         sessionStorage.setItem('dronelog.session', JSON.stringify(s));
     }""")
-    page.reload()
+    page.click("nav .nav-link:has-text('周转报告')")
+    page.wait_for_selector("#login-error:has-text('登录已过期')")
+    page.reload()  # the reason stays until the next login
     page.wait_for_selector("#login-error:has-text('登录已过期')")
 
 
@@ -413,6 +419,16 @@ def test_the_map_shows_the_network_and_drones_moving(demo, flight, sessions, sho
     assert page.locator("#live-status").get_attribute("data-state") == "live"
     page.wait_for_timeout(1500)
     page.screenshot(path=str(shots / "dispatcher.png"))
+    # the test flight's track so far, replayed
+    item.locator("button:has-text('回放航迹')").click()
+    slider = page.locator("#replay-slider")
+    slider.wait_for()
+    assert int(slider.get_attribute("max")) > 100  # 5 minutes of reports
+    page.click("#replay-play")
+    page.wait_for_function("() => Number(document.querySelector('#replay-slider').value) > 5")
+    assert page.locator("path.replay-track").count() == 1
+    page.click("#replay button:has-text('关闭')")
+    assert page.locator("path.replay-track").count() == 0
     # the network goes away and comes back: the page says so, and goes on live
     dispatcher.context.set_offline(True)
     page.wait_for_selector("#live-status[data-state=reconnecting]")
@@ -442,6 +458,15 @@ def test_an_excursion_becomes_an_alert_and_its_acknowledgement_reaches_everyone(
     assert any(str(a["id"]) == alert_id and a["acknowledged_by"] == "dispatcher"
                for a in stored["items"])
     dispatcher.page.screenshot(path=str(shots / "dispatcher-alert.png"))
+    # resolving asks for a note; the resolved alert leaves the others' active lists
+    alert.locator("[data-action=resolve]").click()
+    dispatcher.page.fill("#resolve-note", "标本已隔离，通知检验科复核")
+    dispatcher.page.locator("dialog button[value=ok]").click()
+    for session in (dispatcher, admin, lab):
+        session.page.wait_for_selector(selector, state="detached", timeout=10_000)
+    resolved = demo.get("/api/v1/alerts?state=resolved&kind=temperature_excursion")
+    assert any(str(a["id"]) == alert_id and a["resolution_note"] == "标本已隔离，通知检验科复核"
+               for a in resolved["items"])
 
 
 def test_the_lab_sees_the_story_and_records_the_receipt(demo, flight, sessions, shots):
@@ -475,6 +500,19 @@ def test_the_lab_sees_the_story_and_records_the_receipt(demo, flight, sessions, 
     step = next(s for s in detail["timeline"] if s["kind"] == "received")
     assert step["actor_id"] == "lab-pdrmyy" and step["site_id"] == LAB
     assert story.locator("#receive").count() == 0  # received: nothing more to do here
+    # the other specimen of the box is rejected, with the excursion as the reason
+    page.locator(f".incoming-item[data-barcode='{flight.second}'] a").click()
+    page.wait_for_url(f"**/#/lab/{flight.second}")
+    story.locator("#reject").click()
+    assert page.locator("#reject-reason").input_value() == "temperature_excursion"
+    page.fill("#reject-note", "箱温 14 °C，超出 2–8 °C")
+    page.locator("dialog button[value=ok]").click()
+    rejected = story.locator(".timeline-step[data-kind='rejected']")
+    rejected.wait_for()
+    assert "温度超标" in rejected.inner_text()
+    detail = demo.get(f"/api/v1/specimens/{flight.second}", user="lab-pdrmyy")
+    step = next(s for s in detail["timeline"] if s["kind"] == "rejected")
+    assert step["reason"] == "temperature_excursion" and step["actor_id"] == "lab-pdrmyy"
 
 
 def test_the_turnaround_report_and_its_csv(demo, sessions, shots, tmp_path):

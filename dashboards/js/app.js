@@ -115,6 +115,7 @@ function endSession() {
 function logout() {
   endSession();
   app.loginMessage = null;
+  sessionStorage.removeItem('dronelog.login-message');
   location.hash = '#/login';
   route();
 }
@@ -149,6 +150,7 @@ function renderLogin() {
       }
       session.set(token);
       app.loginMessage = null;
+      sessionStorage.removeItem('dronelog.login-message');
       await startSession();
       location.hash = `#/${HOME[token.role]}`;
       route();
@@ -221,8 +223,10 @@ async function boot() {
   apiEvents.addEventListener('unauthorized', () => {
     endSession();
     app.loginMessage = 'login.expired';
+    sessionStorage.setItem('dronelog.login-message', app.loginMessage); // survives a reload
     route();
   });
+  app.loginMessage = sessionStorage.getItem('dronelog.login-message');
   apiEvents.addEventListener('network-error', () => banner(t('error.network')));
   apiEvents.addEventListener('network-ok', () => {
     if (app.live?.state !== 'reconnecting') banner(null);

@@ -113,7 +113,7 @@ class DispatchView {
     }
     for (const site of sites) {
       const marker = L.circleMarker([site.lat, site.lon], {radius: site.kind === 'lab_hospital' ? 10 : 7, className: `site site-${site.kind}`, keyboard: false});
-      marker.bindTooltip(this.ctx.siteName(site.id), {permanent: true, direction: 'right', offset: [10, 0], className: 'site-label'});
+      marker.bindTooltip(h('span', {}, this.ctx.siteName(site.id)), {permanent: true, direction: 'right', offset: [10, 0], className: 'site-label'});
       marker.addTo(this.layers.sites);
     }
     this.map.addControl(this.legendControl());
@@ -352,6 +352,10 @@ class DispatchView {
       this.placeDrone(drone);
     }
     this.pending.clear();
+    if (this.fleetChanged) {
+      this.fleetChanged = false;
+      this.renderFleet();
+    }
     if (flightsChanged) this.debounce('flights', () => this.loadFlights(), 1500);
   }
 
@@ -380,6 +384,7 @@ class DispatchView {
   drone(id) {
     if (!this.drones.has(id)) {
       this.drones.set(id, {drone_id: id, trail: [], at: null});
+      this.fleetChanged = true; // a drone not seen before: it needs a row
     }
     return this.drones.get(id);
   }
