@@ -37,10 +37,15 @@ Barcode = Annotated[
     ),
 ]
 
+# Free text may hold tabs and line breaks, but no other control character (C0, DEL and C1,
+# such as NEL or the CSI of terminal escape sequences) and none of Unicode's bidirectional
+# embedding, override and isolate controls, which can make a note display as something else.
 FreeText = Annotated[
     str,
-    Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
-          description="free text; no control characters"),
+    Field(min_length=1, max_length=500,
+          pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$",
+          description="free text; no control characters (tab and line breaks allowed) and no "
+                      "bidirectional overrides"),
 ]
 
 # A PRC resident identity number has 17 digits and a check character. An order reference
