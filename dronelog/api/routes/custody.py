@@ -3,7 +3,9 @@
 The same path as the MQTT entrance: the scan is triaged as if it had arrived on the custody
 topic of the user's own site (so the identity check refuses a scan for another site), then
 stored by the same persister, idempotent on the event id. A refused scan gets a problem
-response with the reason (the sender is there to read it, so it is not dead-lettered).
+response with the reason (the sender is there to read it, so it is not dead-lettered). A scan
+the database itself refuses is dead-lettered by the persister, as on the MQTT path, and also
+answered as refused (`storage_rejected`).
 """
 
 import threading
@@ -13,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter
+from sqlalchemy import select
 
 from dronelog.api import audit
 from dronelog.api.accounts import Role, User
@@ -20,9 +23,10 @@ from dronelog.api.deps import require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import CustodyAccepted
 from dronelog.contract.messages import CustodyEvent
-from dronelog.ingest.delivery import Delivery
+from dronelog.ingest.delivery import Delivery, RejectReason
 from dronelog.ingest.persist import Persister
 from dronelog.ingest.triage import triage
+from dronelog.storage.tables import DeadLetter
 from dronelog.storage.writer import BatchWriter
 
 router = APIRouter(prefix="/api/v1/custody", tags=["custody"])
@@ -72,6 +76,11 @@ def _store(request: Request, response: Response, user: User, body: bytes) -> Cus
         raise Problem(503, "Storage unavailable", "the database did not answer in time; send "
                       "the same scan again, it will be stored once", headers={"Retry-After": "5"})
     stored = result.stored.get("custody_event", 0) == 1
+    if not stored and result.duplicates == 0:  # neither new nor a repeat: the database refused it
+        state.custody_posts.labels("refused").inc()
+        raise Problem(422, "Custody scan refused", _storage_reason(state.engine, event.event_id),
+                      kind=f"urn:dronelog:problem:{RejectReason.STORAGE_REJECTED.value}",
+                      reason_code=RejectReason.STORAGE_REJECTED.value)
     if not stored:
         response.status_code = 200
     with state.engine.begin() as conn:
@@ -79,3 +88,15 @@ def _store(request: Request, response: Response, user: User, body: bytes) -> Cus
                      event_id=str(event.event_id), stored=stored)
     state.custody_posts.labels("stored" if stored else "repeat").inc()
     return CustodyAccepted(event_id=str(event.event_id), stored=stored)
+
+
+def _storage_reason(engine, event_id) -> str:
+    """The database's reason, as the persister wrote it into the dead letter."""
+    letters = DeadLetter.__table__
+    with engine.connect() as conn:
+        reason = conn.execute(
+            select(letters.c.reason)
+            .where(letters.c.event_id == str(event_id),
+                   letters.c.reason_code == RejectReason.STORAGE_REJECTED.value)
+            .order_by(letters.c.id.desc()).limit(1)).scalar()
+    return reason or "the database refused the event"
