@@ -45,8 +45,26 @@ _SCHEMA = TypeAdapter(CustodyEvent).json_schema()
                         503: {"description": "storage unavailable; retry, it is idempotent"}})
 async def post_custody(request: Request, response: Response,
                        user: Scanner) -> CustodyAccepted:
-    body = await request.body()
+    body = await _body_within_limit(request, request.app.state.rules.max_payload_bytes)
     return await run_in_threadpool(_store, request, response, user, body)
+
+
+async def _body_within_limit(request: Request, limit: int) -> bytes:
+    """The request body, holding no more than `limit` bytes of it in memory: a larger body
+    (a 4 GB chunked upload, say) is read to its end, so the connection stays usable, but not
+    kept, and is refused as the ingester refuses an oversized message."""
+    kept, size = bytearray(), 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            kept += chunk
+    if size > limit:
+        request.app.state.custody_posts.labels("refused").inc()
+        raise Problem(422, "Custody scan refused",
+                      f"payload of {size} bytes exceeds the limit of {limit}",
+                      kind=f"urn:dronelog:problem:{RejectReason.OVERSIZED.value}",
+                      reason_code=RejectReason.OVERSIZED.value)
+    return bytes(kept)
 
 
 def _store(request: Request, response: Response, user: User, body: bytes) -> CustodyAccepted:
