@@ -89,6 +89,7 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("GET", "/api/v1/flights/F1", {Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/drones", {Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/sites", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/routes", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/reports/turnaround?day=2026-11-20", {Role.LAB, Role.DISPATCHER,
                                                           Role.ADMIN}),
     ("GET", "/api/v1/dead-letters", {Role.DISPATCHER, Role.ADMIN}),
@@ -305,6 +306,10 @@ def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url
     lab = api.as_role(Role.LAB)
     sites = api.http.get("/api/v1/sites", headers=lab).json()
     assert {s["id"]: s["name_zh"] for s in sites}[LAB] == "平度市人民医院"
+    routes = {(r["origin_site_id"], r["destination_site_id"]): r
+              for r in api.http.get("/api/v1/routes", headers=lab).json()}
+    assert set(routes) == {("pddermyy", LAB), (TOWN, LAB), ("wjwsy", LAB), (LAB, "pddermyy")}
+    assert routes[(TOWN, LAB)]["cruise_alt_m"] == 120.0
     device = api.as_role(Role.DEVICE)
     for minutes, name in ((60, "custody.collected"), (30, "custody.packed")):
         assert api.http.post("/api/v1/custody", headers=device,

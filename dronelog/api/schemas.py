@@ -171,6 +171,13 @@ class SitePublic(BaseModel):
 
 
 
+class RoutePublic(BaseModel):
+    origin_site_id: str
+    destination_site_id: str
+    cruise_alt_m: float
+    waypoints: list[tuple[float, float]]  # [lat, lon] between the two sites, in order
+
+
 class DeadLetterPublic(BaseModel):
     id: int
     received_at: datetime

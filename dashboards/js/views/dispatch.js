@@ -256,33 +256,7 @@ class DispatchView {
         points: [this.sitePoint(r.origin_site_id), ...(r.waypoints || []), this.sitePoint(r.destination_site_id)].filter(Boolean)}));
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return;
-      // no routes endpoint: the routes flown lately, each as its last completed flight's track
-      // (straight from site to site until that is loaded)
-      try {
-        const flown = await get('/api/v1/flights?limit=500');
-        const latest = new Map();
-        for (const f of flown.items) {
-          if (!f.origin_site_id || !f.destination_site_id) continue;
-          const key = `${f.origin_site_id}|${f.destination_site_id}`;
-          const complete = f.state === 'landed' && !f.diverted && f.landed_site_id === f.destination_site_id;
-          if (!latest.has(key) || (complete && !latest.get(key).complete)) latest.set(key, {flight: f, complete});
-        }
-        this.routes = [...latest.values()].map(({flight}) => ({origin: flight.origin_site_id, destination: flight.destination_site_id,
-          points: [this.sitePoint(flight.origin_site_id), this.sitePoint(flight.destination_site_id)].filter(Boolean)}));
-        this.drawRoutes();
-        await Promise.all([...latest.values()].filter((x) => x.complete).map(async ({flight}) => {
-          const detail = await get(`/api/v1/flights/${encodeURIComponent(flight.flight_id)}`);
-          const line = detail.track?.features?.[0]?.geometry?.coordinates || [];
-          const route = this.routes.find((r) => r.origin === flight.origin_site_id && r.destination === flight.destination_site_id);
-          if (route && line.length > 1) {
-            const stride = Math.max(1, Math.floor(line.length / 80));
-            const thinned = line.filter((_, i) => i % stride === 0).map(([lon, lat]) => [lat, lon]);
-            route.points = [route.points[0], ...thinned, route.points[route.points.length - 1]];
-          }
-        }));
-      } catch (inner) {
-        if (inner instanceof ApiError && inner.status === 401) return;
-      }
+      this.routes = [];
     }
     this.drawRoutes();
   }

@@ -1,7 +1,8 @@
-"""Sites, the turnaround report and the dead letters."""
+"""Sites and routes, the turnaround report and the dead letters."""
 
 import csv
 import io
+import json
 from datetime import date
 from typing import Annotated
 
@@ -12,14 +13,14 @@ from sqlalchemy import func, select
 from dronelog.api.accounts import Role
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
 from dronelog.api.problems import Problem
-from dronelog.api.schemas import DeadLetterPublic, Page, SitePublic
+from dronelog.api.schemas import DeadLetterPublic, Page, RoutePublic, SitePublic
 from dronelog.storage.portable import as_utc
-from dronelog.storage.tables import DeadLetter, Site
+from dronelog.storage.tables import DeadLetter, Route, Site
 from dronelog.storage.tables import TurnaroundReportBase as ReportRow
 from dronelog.turnaround.report import compute
 
 router = APIRouter(prefix="/api/v1", tags=["registry and reports"])
-S, DL = Site.__table__, DeadLetter.__table__
+S, R, DL = Site.__table__, Route.__table__, DeadLetter.__table__
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 Readers = Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))
 Operators = Depends(require(Role.DISPATCHER, Role.ADMIN))
@@ -31,6 +32,16 @@ def sites(conn: ConnectionDep) -> list[SitePublic]:
     return [SitePublic(id=r.id, name_zh=r.name_zh, name_en=r.name_en, kind=r.kind, lat=r.lat,
                        lon=r.lon, timezone=r.timezone, pad_radius_m=r.pad_radius_m)
             for r in conn.execute(select(S).order_by(S.c.id))]
+
+
+@router.get("/routes", response_model=list[RoutePublic], dependencies=[Readers],
+            summary="The network's planned routes (waypoints as [lat, lon])")
+def routes(conn: ConnectionDep) -> list[RoutePublic]:
+    return [RoutePublic(origin_site_id=r.origin_site_id,
+                        destination_site_id=r.destination_site_id, cruise_alt_m=r.cruise_alt_m,
+                        waypoints=json.loads(r.waypoints))
+            for r in conn.execute(select(R).order_by(R.c.origin_site_id,
+                                                     R.c.destination_site_id))]
 
 
 @router.get("/reports/turnaround", response_model=list[ReportRow], dependencies=[Readers],
