@@ -1,11 +1,22 @@
 """Errors as RFC 9457 problem details (`application/problem+json`)."""
 
+import structlog
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("dronelog.api")
+
+# Values a request can carry that the API's own checks let through and PostgreSQL refuses as
+# data, not as a fault of the server: SQLSTATE 22003 (a number beyond the column's integer,
+# e.g. an id of 2**31 where the column is 32-bit), 22021 and 22P05 (characters the database
+# cannot hold), and psycopg's own refusal of NUL in text, which has no SQLSTATE.
+_REFUSED_VALUES = {"22003": "a number in the request is out of the range the database holds",
+                   "22021": "the request holds a character the database cannot store",
+                   "22P05": "the request holds a character the database cannot store"}
 
 
 class Problem(HTTPException):
@@ -42,6 +53,18 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, error: StarletteHTTPException):
         return problem_response(error.status_code, _title(error.status_code), str(error.detail),
                                 request.url.path, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _refused_value(request: Request, error: DataError):
+        original = error.orig
+        detail = _REFUSED_VALUES.get(getattr(original, "sqlstate", None) or "")
+        if detail is None and "NUL (0x00)" in str(original):
+            detail = "NUL characters are not allowed"
+        if detail is None:
+            raise error  # any other data error is the server's own: a 500, logged
+        log.warning("request refused by the database as data", path=request.url.path,
+                    error=str(original).splitlines()[0][:200])
+        return problem_response(400, "Bad Request", detail, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError):
