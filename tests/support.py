@@ -218,3 +218,86 @@ def write_telemetry(engine, clock, drone: str, count: int, **fields) -> list[str
         [Accepted(Delivery(topic, b"", clock.now()), LAYOUT.parse(topic), e) for e in events],
         [])
     return [str(e.event_id) for e in events]
+
+
+# --- fault suite helpers (tests/test_fault_suite.py) ---------------------------------------
+
+
+def log_count(path: Path, needle: str) -> int:
+    """How often `needle` occurs in a log file (0 while the file does not exist)."""
+    try:
+        return path.read_bytes().count(needle.encode())
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_log(path: Path, needle: str, times: int = 1, timeout: float = 30,
+                 process: subprocess.Popen | None = None) -> None:
+    """Wait until `needle` occurs `times` times in the log at `path`. A restarted process
+    appends to the same log, so this counts occurrences rather than looking for one."""
+    deadline = time.monotonic() + timeout
+    while log_count(path, needle) < times:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited ({process.returncode}) before logging "
+                               f"{needle!r}: {path.read_text(errors='replace')[-2000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{needle!r} not logged {times} time(s) in {timeout} s: "
+                               f"{path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.05)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1):
+    """Poll `predicate` until it returns something true; that value, or the last one."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+class DronelogProcess:
+    """`python -m dronelog <command...>` as a real process (the scheduler, the API, ...), with
+    its settings as DRONELOG_* variables, so a test can SIGKILL, SIGTERM and restart it as a
+    supervisor would. Every run appends to the same log file."""
+
+    def __init__(self, command: list[str], database_url: str, mqtt_url: str, workdir: Path,
+                 name: str, protocol: str = "5", **settings) -> None:
+        self.command = command
+        self.env = {**os.environ, "DRONELOG_DATABASE_URL": database_url,
+                    "DRONELOG_MQTT_URL": mqtt_url, "DRONELOG_MQTT_PROTOCOL": protocol,
+                    "DRONELOG_LOG_FORMAT": "json",
+                    "DRONELOG_CONFIG": str(workdir / "none.toml")}
+        self.env.update({f"DRONELOG_{k.upper()}": str(v) for k, v in settings.items()})
+        self.workdir = workdir
+        self.log_path = workdir / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> "DronelogProcess":
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
+            self.process = subprocess.Popen([sys.executable, "-m", "dronelog", *self.command],
+                                            env=self.env, cwd=self.workdir, stdout=log,
+                                            stderr=log)
+        self.starts += 1
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        if not self.alive():
+            return self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
