@@ -58,9 +58,12 @@ def _scratch_database():
 
 
 @schema.exclude(path="/api/v1/stream").parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_whatever_the_request_on_postgresql(case):
-    for user in ("disp", "scanner", "admin"):  # admin too: its writes reach PostgreSQL
+    users = ["disp", "scanner"]
+    if case.method != "GET" or case.path.startswith("/api/v1/admin"):
+        users.append("admin")  # its writes reach PostgreSQL; its reads are the dispatcher's
+    for user in users:
         response = case.call(headers={"Authorization": f"Bearer {TOKENS[user]}"})
         designed = case.path == "/readyz" and response.status_code == 503  # no broker here
         assert response.status_code < 500 or designed, (user, case.method, case.path,

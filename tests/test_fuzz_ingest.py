@@ -76,7 +76,7 @@ TABLE = {Channel.TELEMETRY: "telemetry", Channel.FLIGHT: "flight_event",
 FREE_TEXT = {"reason", "note"}  # the FreeText fields (status and rejection reasons are enums)
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 # --- valid deliveries ---------------------------------------------------------------------
@@ -450,7 +450,7 @@ def test_triage_survives_poison_and_keeps_the_valid_event(poisons, good, rng):
     assert all(item.delivery is not good for item in result.rejected)
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=800)
 @given(mutated_payloads())
 @example((LAYOUT.telemetry("uav-03"), deep(10_000, "[").encode()))
 @example((LAYOUT.status("uav-03"), deep(10_000, "{").encode()))
@@ -543,7 +543,7 @@ def digest_of(delivery: Delivery) -> str:
 
 
 @given(batch=st.lists(st.one_of(poison(), valid_deliveries), min_size=1, max_size=8))
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @example(batch=[as_delivery(LAYOUT.telemetry("uav-03"),  # a lone surrogate as the event id
                             b'{"event_id": "\\ud800", "lat": 200}')])
 @example(batch=[as_delivery(LAYOUT.telemetry("uav-03"),  # NUL in the event id
