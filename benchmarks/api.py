@@ -23,13 +23,17 @@ on --pg-url and dropped at the end), all written through dronelog's own storage 
 - a dispatcher made with `dronelog.api.accounts.add_user` and its token with `issue_token`.
 
 Part 1, lookups: the real app (`dronelog.api.app.create_app`) under uvicorn in its own
-process on a free loopback port, with a ManualClock at T0 (the moment the data describes, so
-the airborne flights' tracks are minutes old, as in a live system), log level warning (no
-access log). One httpx client in this process sends one request at a time; each figure is
-the time around `client.get` (client overhead included). After --warmup unmeasured requests:
---lookups GET /api/v1/specimens/{barcode} for barcodes drawn at random from all specimens,
+process (`python -c SERVE`, built as `dronelog api` builds it) on a free loopback port, with
+a ManualClock at T0 (the moment the data describes, so the airborne flights' tracks are
+minutes old, as in a live system), log level warning (no access log). One httpx client in
+this process sends one request at a time; each figure is the time around `client.get`
+(client overhead included). After --warmup unmeasured requests: --lookups GET
+/api/v1/specimens/{barcode} for barcodes drawn at random from all specimens,
 --in-transit-lookups for in-transit ones only (the slowest path: track and ETA), and
 --fleet-requests GET /api/v1/drones. Targets: lookup p99 < 20 ms, fleet p99 < 50 ms.
+With --compare-with DIR (another source tree, e.g. an older commit from `git archive`), a
+second server runs that tree's app on the same database, and each request goes to both in
+turn: a before/after comparison that a busy machine affects alike.
 
 Part 2, publish to visible: a private Mosquitto (`dronelog.broker.MosquittoBroker`), the
 real ingester as a process (`python -m dronelog ingest`, default settings) writing into the
@@ -412,37 +416,43 @@ def make_token(db: ScratchDatabase, t0: datetime) -> str:
 # --- the API server --------------------------------------------------------------------------
 
 
-def serve_api(url: str, mqtt_url: str, port: int, clock_iso: str | None) -> None:
-    """Child process: the app as `dronelog api` builds it, on a loopback port."""
-    import logging
+# The server process: the app as `dronelog api` builds it, from the source tree given first
+# (this repository, or another checkout for --compare-with), on a loopback port.
+SERVE = """
+import sys
+source, url, mqtt_url, port, clock_iso = sys.argv[1:]
+sys.path.insert(0, source)
+import logging
+from datetime import datetime
 
-    import structlog
-    import uvicorn
+import structlog
+import uvicorn
 
-    from dronelog.api.app import create_app
-    from dronelog.clock import ManualClock
-    from dronelog.config import Settings
-    from dronelog.storage.database import create_db_engine
+from dronelog.api.app import create_app
+from dronelog.clock import ManualClock
+from dronelog.config import Settings
+from dronelog.storage.database import create_db_engine
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    settings = Settings(database_url=url, mqtt_url=mqtt_url)
-    engine = create_db_engine(url, settings.sqlite_synchronous)
-    clock = ManualClock(datetime.fromisoformat(clock_iso)) if clock_iso else None
-    uvicorn.run(create_app(settings, engine, clock), host="127.0.0.1", port=port,
-                log_level="warning")
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+settings = Settings(database_url=url, mqtt_url=mqtt_url)
+engine = create_db_engine(url, settings.sqlite_synchronous)
+clock = ManualClock(datetime.fromisoformat(clock_iso)) if clock_iso else None
+uvicorn.run(create_app(settings, engine, clock), host="127.0.0.1", port=int(port),
+            log_level="warning")
+"""
 
 
 class ApiServer:
-    def __init__(self, url: str, mqtt_url: str, clock: datetime | None) -> None:
+    def __init__(self, url: str, mqtt_url: str, clock: datetime | None,
+                 source: Path = ROOT) -> None:
         import httpx
 
         from dronelog.broker import free_port
 
         self.port = free_port()
-        context = mp.get_context("spawn")
-        self.process = context.Process(target=serve_api, args=(
-            url, mqtt_url, self.port, clock.isoformat() if clock else None), daemon=True)
-        self.process.start()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(source), url, mqtt_url, str(self.port),
+             clock.isoformat() if clock else ""], cwd=source)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:
@@ -451,80 +461,93 @@ class ApiServer:
                     break
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline or not self.process.is_alive():
+            if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("the API server did not start")
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.terminate()
-            self.process.join(15)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
 
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def timed_gets(http, paths: list[str], headers: dict, check) -> tuple[list[float], int]:
-    times, errors = [], 0
-    for path in paths:
-        start = time.perf_counter()
-        response = http.get(path, headers=headers)
-        body = response.content
-        times.append(1000 * (time.perf_counter() - start))
-        if response.status_code != 200 or not check(body):
-            errors += 1
-    return times, errors
+def timed_gets(clients: dict, paths: list[str], headers: dict, check) -> dict:
+    """Each path from every client in turn (the order alternating, so that neither client
+    always goes first); per client, the times in ms and the failed checks."""
+    out = {name: ([], 0) for name in clients}
+    names = list(clients)
+    for i, path in enumerate(paths):
+        for name in names if i % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            response = clients[name].get(path, headers=headers)
+            body = response.content
+            out[name][0].append(1000 * (time.perf_counter() - start))
+            if response.status_code != 200 or not check(body):
+                out[name] = (out[name][0], out[name][1] + 1)
+    return out
 
 
 def measure_lookups(db: ScratchDatabase, args: argparse.Namespace, t0: datetime, token: str,
                     population: Population) -> dict:
+    """Lookups and the fleet on this tree's API, and on --compare-with's in alternation."""
     import httpx
 
     rng = random.Random(args.seed + 1)
-    server = ApiServer(db.url, "mqtt://127.0.0.1:1", t0)
+    sources = {"this": ROOT}
+    if args.compare_with:
+        sources["compare"] = args.compare_with
+    servers, clients = {}, {}
     headers = {"Authorization": f"Bearer {token}"}
     drones = min(len(population.drones), population.flights)  # the drones that have flown
-    out: dict = {}
+    results: dict = {name: {} for name in sources}
+
+    def specimen_ok(body: bytes) -> bool:
+        return b'"timeline"' in body
+
+    def in_transit_ok(body: bytes) -> bool:
+        return b'"eta"' in body and b'"position":{' in body
+
+    def fleet_ok(body: bytes) -> bool:
+        fleet = json.loads(body)
+        return len(fleet) == drones and all(d["position"] for d in fleet)
+
+    def phase(key: str, paths: list[str], check) -> None:
+        load = load_average()
+        timed = timed_gets(clients, paths, headers, check)
+        for name, (times, errors) in timed.items():
+            results[name][key] = {**summary(times), "errors": errors,
+                                  "load_1min": [load, load_average()]}
+            say(f"{db.kind}: {key} ({name}) {results[name][key]}")
+
     try:
-        with httpx.Client(base_url=server.base, timeout=30) as http:
-            def specimen_ok(body: bytes) -> bool:
-                return b'"timeline"' in body
-
-            def fleet_ok(body: bytes) -> bool:
-                fleet = json.loads(body)
-                return len(fleet) == drones and all(d["position"] for d in fleet)
-
-            some = [f"/api/v1/specimens/{b}" for b in rng.choices(population.barcodes,
-                                                                  k=args.warmup)]
-            timed_gets(http, some, headers, specimen_ok)
-            timed_gets(http, ["/api/v1/drones"] * max(1, args.warmup // 10), headers, fleet_ok)
-            say(f"{db.kind}: warm-up done; {args.lookups} random lookups")
-            picked = rng.choices(population.barcodes, k=args.lookups)
-            load = load_average()
-            times, errors = timed_gets(http, [f"/api/v1/specimens/{b}" for b in picked],
-                                       headers, specimen_ok)
-            out["lookup"] = {**summary(times), "errors": errors,
-                             "load_1min": [load, load_average()],
-                             "in_transit_drawn": len(set(picked) &
-                                                     set(population.in_transit))}
-            say(f"{db.kind}: lookup {out['lookup']}")
-            picked = rng.choices(population.in_transit, k=args.in_transit_lookups)
-            load = load_average()
-            times, errors = timed_gets(http, [f"/api/v1/specimens/{b}" for b in picked],
-                                       headers, lambda body: b'"eta"' in body
-                                       and b'"position":{' in body)
-            out["lookup_in_transit"] = {**summary(times), "errors": errors,
-                                        "load_1min": [load, load_average()]}
-            say(f"{db.kind}: in-transit lookup {out['lookup_in_transit']}")
-            load = load_average()
-            times, errors = timed_gets(http, ["/api/v1/drones"] * args.fleet_requests, headers,
-                                       fleet_ok)
-            out["fleet"] = {**summary(times), "errors": errors,
-                            "load_1min": [load, load_average()]}
-            say(f"{db.kind}: fleet {out['fleet']}")
+        for name, source in sources.items():
+            servers[name] = ApiServer(db.url, "mqtt://127.0.0.1:1", t0, Path(source))
+            clients[name] = httpx.Client(base_url=servers[name].base, timeout=30)
+        warm = rng.choices(population.barcodes, k=args.warmup)
+        timed_gets(clients, [f"/api/v1/specimens/{b}" for b in warm], headers, specimen_ok)
+        timed_gets(clients, ["/api/v1/drones"] * max(1, args.warmup // 10), headers, fleet_ok)
+        picked = rng.choices(population.barcodes, k=args.lookups)
+        phase("lookup", [f"/api/v1/specimens/{b}" for b in picked], specimen_ok)
+        results["this"]["lookup"]["in_transit_drawn"] = len(set(picked) &
+                                                            set(population.in_transit))
+        picked = rng.choices(population.in_transit, k=args.in_transit_lookups)
+        phase("lookup_in_transit", [f"/api/v1/specimens/{b}" for b in picked], in_transit_ok)
+        phase("fleet", ["/api/v1/drones"] * args.fleet_requests, fleet_ok)
     finally:
-        server.stop()
+        for client in clients.values():
+            client.close()
+        for server in servers.values():
+            server.stop()
+    out = results["this"]
+    if args.compare_with:
+        out["compare"] = {"source": str(args.compare_with), **results["compare"]}
     return out
 
 
@@ -970,11 +993,14 @@ def markdown(results: list[dict], env: dict, started: str) -> str:
                 ("lookup_in_transit", "GET /specimens/{barcode} (in transit)",
                  LOOKUP_TARGET_MS),
                 ("fleet", "GET /drones", FLEET_TARGET_MS)):
-            s = r["api"][key]
-            lines.append(f"{head}| {label} | {s['n']} | {s['p50_ms']} | {s['p90_ms']} | "
-                         f"{s['p99_ms']} | {s['max_ms']} | {s['errors']} | "
-                         f"{', '.join(map(str, s.get('load_1min', [])))} | "
-                         f"{_verdict(s['p99_ms'], target)} (p99 < {target:g}) |")
+            for tree, api in (("", r["api"]), (" (--compare-with)", r["api"].get("compare"))):
+                if not api:
+                    continue
+                s = api[key]
+                lines.append(f"{head}| {label}{tree} | {s['n']} | {s['p50_ms']} | "
+                             f"{s['p90_ms']} | {s['p99_ms']} | {s['max_ms']} | {s['errors']} | "
+                             f"{', '.join(map(str, s.get('load_1min', [])))} | "
+                             f"{_verdict(s['p99_ms'], target)} (p99 < {target:g}) |")
     visible = [(r, v) for r in results for v in r.get("visible", [])]
     if visible:
         lines += ["", "Publish to visible through the API:", "",
@@ -1037,6 +1063,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fleet-queries", type=int, default=0, metavar="REPEAT",
                         help="also time variants of the latest-row-per-drone query directly "
                              "on the database, REPEAT times each")
+    parser.add_argument("--compare-with", default=None, metavar="DIR", type=Path,
+                        help="a second source tree (e.g. `git archive` of an older commit "
+                             "unpacked in DIR): its API runs beside this one on the same "
+                             "database, and every lookup and fleet request goes to both in "
+                             "turn, so that a busy machine affects both alike")
     parser.add_argument("--sqlite-synchronous", default="FULL")
     parser.add_argument("--workdir", default=None,
                         help="where the temp dir for SQLite files goes (default: system temp)")
