@@ -1,9 +1,10 @@
 """Dependencies: the database connection per request and the authenticated user."""
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Connection
 
 from dronelog.api.accounts import Role, User, user_for_token
@@ -20,6 +21,13 @@ ConnectionDep = Annotated[Connection, Depends(connection, scope="function")]
 # The contract's barcode (dronelog.contract.messages.Barcode): nothing else can be stored.
 BarcodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$")]
 MAX_OFFSET = 10_000_000  # beyond any table here; keeps numbers within the databases' integers
+# Days a report or a listing can ask for: beyond them, time-zone arithmetic overflows.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def day_query(description: str):
+    return Query(ge=EARLIEST_DAY, le=LATEST_DAY, description=f"{description} "
+                 f"({EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()})")
 
 
 def current_user(request: Request, conn: ConnectionDep) -> User:

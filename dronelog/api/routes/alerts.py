@@ -16,7 +16,7 @@ from dronelog.turnaround import alert_store
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Dispatcher = Annotated[User, Depends(require(Role.DISPATCHER))]
-AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+AlertId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # alert.id is a 32-bit integer
 A = Alert.__table__
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import and_, func, select, true
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
+from dronelog.api.deps import MAX_OFFSET, ConnectionDep, day_query, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import (
     DronePublic,
@@ -39,8 +39,8 @@ def _summary(row) -> FlightSummary:
 def list_flights(request: Request, conn: ConnectionDep, state: str | None = None,
                  drone: str | None = None, origin: str | None = None,
                  destination: str | None = None,
-                 day: Annotated[date | None, Query(description="take-off day, network "
-                                                   "time zone")] = None,
+                 day: Annotated[date | None, day_query("take-off day, network time "
+                                                       "zone")] = None,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
                  offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[FlightSummary]:
     query = select(F)

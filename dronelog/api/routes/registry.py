@@ -11,8 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from dronelog.api.accounts import Role
-from dronelog.api.deps import MAX_OFFSET, ConnectionDep, require
-from dronelog.api.problems import Problem
+from dronelog.api.deps import MAX_OFFSET, ConnectionDep, day_query, require
 from dronelog.api.schemas import DeadLetterPublic, Page, RoutePublic, SitePublic
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import DeadLetter, Route, Site
@@ -21,7 +20,6 @@ from dronelog.turnaround.report import compute
 
 router = APIRouter(prefix="/api/v1", tags=["registry and reports"])
 S, R, DL = Site.__table__, Route.__table__, DeadLetter.__table__
-EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 Readers = Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))
 Operators = Depends(require(Role.DISPATCHER, Role.ADMIN))
 
@@ -47,11 +45,9 @@ def routes(conn: ConnectionDep) -> list[RoutePublic]:
 @router.get("/reports/turnaround", response_model=list[ReportRow], dependencies=[Readers],
             summary="The turnaround report of a day (JSON, or CSV with format=csv)",
             responses={200: {"content": {"text/csv": {}}}})
-def turnaround_report(request: Request, conn: ConnectionDep, day: date,
+def turnaround_report(request: Request, conn: ConnectionDep,
+                      day: Annotated[date, day_query("the day, network time zone")],
                       format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"):
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise Problem(422, "Invalid request", f"day {day.isoformat()} is outside "
-                      f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}")
     state = request.app.state
     rows = [ReportRow(**{k: v for k, v in row.items() if k != "computed_at"})
             for row in compute(conn, day, state.settings.network_timezone, state.clock.now())]
