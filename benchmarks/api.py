@@ -853,7 +853,7 @@ def measure_visible(db: ScratchDatabase, args: argparse.Namespace, token: str,
 def fleet_queries(db: ScratchDatabase, repeat: int) -> dict:
     """The latest telemetry row of every drone, by several queries, timed on the database
     directly (execute + fetch all rows): the evidence for the one fleet() uses."""
-    from sqlalchemy import and_, func, select
+    from sqlalchemy import and_, func, select, true
 
     from dronelog.storage.tables import Drone, TelemetryPoint
 
@@ -894,7 +894,7 @@ def fleet_queries(db: ScratchDatabase, repeat: int) -> dict:
     def lateral(c):  # as fleet() has it on PostgreSQL since the fix
         newest = (select(TEL).where(TEL.c.drone_id == D.c.id)
                   .order_by(TEL.c.event_time.desc(), TEL.c.id.desc()).limit(1).lateral())
-        return c.execute(select(D.c.id, newest).select_from(D).outerjoin(newest, True)
+        return c.execute(select(D.c.id, newest).select_from(D).outerjoin(newest, true())
                          .order_by(D.c.id)).all()
 
     variants = {"per_drone": per_drone, "window": window, "max_join": max_join,
