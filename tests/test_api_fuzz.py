@@ -1,5 +1,5 @@
-"""Schemathesis over the whole OpenAPI spec, as a dispatcher and as a scanning device:
-whatever the generated request, the API answers without a server error.
+"""Schemathesis over the whole OpenAPI spec, as a dispatcher, an administrator and a scanning
+device: whatever the generated request, the API answers without a server error.
 
 The app is built when the module loads (schemathesis reads the spec then), on a SQLite
 database of its own in a temporary folder. The live stream never ends, so schemathesis
@@ -27,7 +27,7 @@ migrate(_ENGINE)
 _CLOCK = ManualClock(datetime.now(UTC))
 TOKENS: dict[str, str] = {}
 with _ENGINE.begin() as _connection:
-    for _user, _role, _site in (("disp", Role.DISPATCHER, None),
+    for _user, _role, _site in (("disp", Role.DISPATCHER, None), ("admin", Role.ADMIN, None),
                                 ("scanner", Role.DEVICE, "cjzxwsy")):
         add_user(_connection, _user, _role, _CLOCK.now(), site_id=_site)
         TOKENS[_user] = issue_token(_connection, _user, _CLOCK.now(), timedelta(hours=1))
@@ -45,7 +45,7 @@ def _remove_the_database():
 @schema.exclude(path="/api/v1/stream").parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_whatever_the_request(case):
-    for user in ("disp", "scanner"):
+    for user in ("disp", "admin", "scanner"):
         response = case.call(headers={"Authorization": f"Bearer {TOKENS[user]}"})
         designed = case.path == "/readyz" and response.status_code == 503  # no broker here
         assert response.status_code < 500 or designed, (user, case.method, case.path,
