@@ -167,6 +167,12 @@ class Feeder(threading.Thread):
         if not wait_until(lambda: self.sent() >= target or not self.is_alive(), timeout, 0.02):
             raise TimeoutError(f"the feeder sent {self.sent()} of {target} in {timeout} s")
 
+    def wait_past(self, moment: datetime, timeout: float = 120) -> None:
+        """Wait until every message of simulated time before `moment` was sent."""
+        target = bisect.bisect_left([e.at for e in self.emissions], moment)
+        if not wait_until(lambda: self.sent() >= target or not self.is_alive(), timeout, 0.02):
+            raise TimeoutError(f"the feeder sent {self.sent()} of {target} in {timeout} s")
+
     def unacked(self) -> int:
         return self.publisher.published - self.publisher.acked
 
@@ -359,7 +365,8 @@ class FaultRun:
                 "by_reason": dict(Counter(row.reason_code for row in rows))}
 
     def check_alerts(self, timeout: float = 60) -> dict:
-        """The truth's alerts, each opened once; no stuck lost link; no other kind."""
+        """The truth's alerts, each opened once; no stuck lost link; no other kind; every
+        change published to MQTT (the outbox drained)."""
         expected = expected_alerts(self.simulation.outcomes)
         flights = {o["flight_id"] for o in self.simulation.outcomes if o["type"] == "flight"}
 
@@ -384,6 +391,9 @@ class FaultRun:
         assert kinds <= BY_HAND | {"lost_link"}, f"unexpected kinds {kinds}"
         assert {s for k, s in opened if k == "lost_link"} <= flights
         assert expected, "the run should raise some alerts"
+        unpublished = "SELECT count(*) FROM alert_change WHERE NOT published"
+        assert wait_until(lambda: count(self.db, unpublished) == 0, 30), (
+            "alert changes left in the outbox (not published to MQTT)")
         return {"alerts_expected": len(expected), "alerts_opened": len(opened),
                 "lost_link_opened_and_resolved": sum(k == "lost_link" for k, _ in opened)}
 
@@ -696,31 +706,54 @@ def lease_holder(db) -> str | None:
             "SELECT holder FROM job_lease WHERE name = 'turnaround'")).scalar()
 
 
+def seal_changes(outcomes: list[dict]) -> list[tuple[datetime, str, int]]:
+    """When a changed seal was found at unloading: (time, flight, specimens unloaded)."""
+    flights = {o["flight_id"]: o for o in outcomes if o["type"] == "flight"}
+    return sorted((datetime.fromisoformat(o["at"]), o["subject"],
+                   len(flights[o["subject"]]["cargo"])) for o in outcomes
+                  if o["type"] == "fault" and o["fault"] == "seal_changed")
+
+
 @pytest.mark.mosquitto
 @pytest.mark.timeout(300)
 def test_scheduler_and_api_restarted_mid_run(mosquitto, sqlite_url, tmp_path):
+    """The scheduler is SIGKILLed (its lease stays until it expires) and later stopped
+    cleanly, each time just before a changed seal is unloaded, and started again only once
+    the unloading is stored: what was stored while no scheduler ran must raise its alert.
+    The API is SIGKILLed and restarted between the two."""
     run = FaultRun(tmp_path, mosquitto, sqlite_url, speed=300, api=True).start()
     report = Report("scheduler and API restarts")
     http = httpx.Client(base_url=f"http://127.0.0.1:{run.api_port}", timeout=10)
+    first, second = seal_changes(run.simulation.outcomes)[:2]
+
+    def down_across(seal: tuple[datetime, str, int], stop) -> float:
+        """Stop the scheduler before the seal change, start it once that is stored."""
+        moment, flight, cargo = seal
+        run.feeder.wait_past(moment - timedelta(minutes=2))
+        holder = lease_holder(run.db)
+        assert holder and f"-{run.scheduler.pid}-" in holder, "the scheduler was working"
+        stopped = time.monotonic()
+        stop()
+        assert wait_until(lambda: count(run.db, "SELECT count(*) FROM custody_event WHERE "
+                                                "kind = 'unloaded' AND flight_id = :f",
+                                        f=flight) == cargo, 60)
+        run.scheduler.start()
+        wait_for_log(run.scheduler.log_path, "scheduler started", times=run.scheduler.starts,
+                     process=run.scheduler.process)
+        return time.monotonic() - stopped
+
+    def stop_cleanly() -> None:
+        assert run.scheduler.terminate() == 0  # and its lease released
+
     try:
         token = dispatcher_token(run.db)
         api_view(http, token)
-        run.feeder.wait_sent(0.3)
-        first_holder = lease_holder(run.db)
-        assert first_holder and f"-{run.scheduler.pid}-" in first_holder
-        run.scheduler.kill()  # its lease stays until it expires: the next one waits for it
-        run.scheduler.start()
-        wait_for_log(run.scheduler.log_path, "scheduler started", times=2,
-                     process=run.scheduler.process)
-        run.feeder.wait_sent(0.5)
+        killed_for = down_across(first, run.scheduler.kill)
+        run.feeder.wait_sent(0.45)
         run.api.kill()
         run.api.start()
         api_view(http, token)  # the same token, from the database, after the restart
-        run.feeder.wait_sent(0.7)
-        assert run.scheduler.terminate() == 0  # a clean restart releases the lease
-        run.scheduler.start()
-        wait_for_log(run.scheduler.log_path, "scheduler started", times=3,
-                     process=run.scheduler.process)
+        stopped_for = down_across(second, stop_cleanly)
         report.figures.update(run.check_stored_exactly())
         report.figures.update(run.check_dead_letters())
         report.figures.update(run.check_alerts())
@@ -729,6 +762,8 @@ def test_scheduler_and_api_restarted_mid_run(mosquitto, sqlite_url, tmp_path):
         assert last_holder and f"-{run.scheduler.pid}-" in last_holder
         run.stop()
         report.figures.update(scheduler_starts=run.scheduler.starts, api_starts=run.api.starts,
+                              scheduler_down_after_sigkill_s=round(killed_for, 1),
+                              scheduler_down_after_sigterm_s=round(stopped_for, 1),
                               runtime_s=run.runtime_s())
         report.show()
     finally:
