@@ -419,6 +419,7 @@ def make_token(db: ScratchDatabase, t0: datetime) -> str:
 # The server process: the app as `dronelog api` builds it, from the source tree given first
 # (this repository, or another checkout for --compare-with), on a loopback port.
 SERVE = """
+import gc
 import sys
 source, url, mqtt_url, port, clock_iso = sys.argv[1:]
 sys.path.insert(0, source)
@@ -437,8 +438,9 @@ structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.
 settings = Settings(database_url=url, mqtt_url=mqtt_url)
 engine = create_db_engine(url, settings.sqlite_synchronous)
 clock = ManualClock(datetime.fromisoformat(clock_iso)) if clock_iso else None
-uvicorn.run(create_app(settings, engine, clock), host="127.0.0.1", port=int(port),
-            log_level="warning")
+app = create_app(settings, engine, clock)
+gc.freeze()  # as `dronelog api` does
+uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
 """
 
 
