@@ -120,6 +120,13 @@ def test_an_administrator_registers_and_retires_a_drone(api, engine):
         row = connection.execute(select(Drone.__table__).where(
             Drone.__table__.c.id == "uav-11")).one()
     assert (row.model, row.home_site_id, row.retired) == ("FP-98", "ljz", True)
+    dispatcher = api.as_role(Role.DISPATCHER)
+    assert "uav-11" not in [d["drone_id"] for d in api.http.get(
+        "/api/v1/drones", headers=dispatcher).json()]
+    every = api.http.get("/api/v1/drones", params={"include_retired": True},
+                         headers=dispatcher).json()
+    assert [(d["drone_id"], d["display_name"], d["retired"]) for d in every] == [
+        ("uav-11", "平度 11 号", True)]
 
 
 def test_logins_are_limited_per_user_and_per_client(api, clock):

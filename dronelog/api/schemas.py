@@ -149,6 +149,10 @@ class FlightDetail(FlightSummary):
 
 class DronePublic(BaseModel):
     drone_id: str
+    display_name: str | None = None  # the registry's, set by an administrator
+    model: str | None = None
+    home_site_id: str | None = None
+    retired: bool = False
     online: bool | None = None
     last_seen: datetime | None = None
     link_age_s: float | None = None

@@ -103,26 +103,35 @@ def _newest_of_the_drone(*columns):
 
 _LATERAL = _newest_of_the_drone(*(_NEWEST.c[name] for name in _REPORT)).lateral("latest")
 _NEWEST_ID = _newest_of_the_drone(_NEWEST.c.id).scalar_subquery()
+_REGISTRY = (D.c.id.label("drone_id"), D.c.online, D.c.display_name, D.c.model,
+             D.c.home_site_id, D.c.retired)
 FLEET = {
-    "postgresql": select(D.c.id.label("drone_id"), D.c.online,
-                         *(_LATERAL.c[name] for name in _REPORT))
+    "postgresql": select(*_REGISTRY, *(_LATERAL.c[name] for name in _REPORT))
     .select_from(D.outerjoin(_LATERAL, true())).order_by(D.c.id),
-    "sqlite": select(D.c.id.label("drone_id"), D.c.online, *(TEL.c[name] for name in _REPORT))
+    "sqlite": select(*_REGISTRY, *(TEL.c[name] for name in _REPORT))
     .select_from(D.outerjoin(TEL, TEL.c.id == _NEWEST_ID)).order_by(D.c.id),
 }
 
 
 @router.get("/drones", response_model=list[DronePublic],
             summary="The fleet: every drone's latest report, link freshness, current flight")
-def fleet(request: Request, conn: ConnectionDep) -> list[DronePublic]:
+def fleet(request: Request, conn: ConnectionDep,
+          include_retired: Annotated[bool, Query(description="also the drones an "
+                                                 "administrator retired")] = False
+          ) -> list[DronePublic]:
     now = request.app.state.clock.now()
+    query = FLEET[conn.dialect.name]
+    if not include_retired:
+        query = query.where(D.c.retired.is_(False))
     flying = {r.drone_id: r for r in conn.execute(select(F.c.drone_id, F.c.flight_id, F.c.state)
                                                   .where(F.c.state.in_(("airborne",
                                                                         "diverted"))))}
     result = []
-    for row in conn.execute(FLEET[conn.dialect.name]):
+    for row in conn.execute(query):
         flight = flying.get(row.drone_id)
         entry = {"drone_id": row.drone_id, "online": row.online,
+                 "display_name": row.display_name, "model": row.model,
+                 "home_site_id": row.home_site_id, "retired": row.retired,
                  "flight_id": flight.flight_id if flight else None,
                  "flight_state": flight.state if flight else None}
         if row.event_time is not None:
