@@ -15,15 +15,13 @@ GROUP = "ingesters"
 
 
 def received_by(ingester: IngesterProcess) -> int:
-    """Messages this ingester received over all its runs (the last progress line of each)."""
-    runs, current = 0, 0
+    """Messages a never-killed ingester received (its last progress line, logged at stop)."""
+    received = 0
     for line in ingester.log_path.read_text().splitlines():
         entry = json.loads(line) if line.startswith("{") else {}
-        if entry.get("event") == "ingester started":
-            runs, current = runs + current, 0
-        elif entry.get("event") == "ingest progress":
-            current = entry["received"]
-    return runs + current
+        if entry.get("event") == "ingest progress":
+            received = entry["received"]
+    return received
 
 
 @pytest.mark.mosquitto
@@ -63,7 +61,8 @@ def test_two_ingesters_share_the_stream_and_survive_a_kill(mosquitto, database_u
     assert stored == {uuid.UUID(json.loads(payload)["event_id"]) for _, payload in messages}
     for ingester in ingesters:
         assert ingester.terminate() == 0
-    shares = [received_by(ingester) for ingester in ingesters]
-    assert all(share > total / 10 for share in shares), shares  # both took part...
-    assert sum(shares) < 1.2 * total, shares  # ...each message went to one (redeliveries aside)
+    # The one never killed logged all it received (the killed one's first run could not):
+    # a share, not the whole stream, as each message goes to one member of the group.
+    survivor = received_by(ingesters[1])
+    assert total / 10 < survivor < 0.8 * total, survivor
     publisher.close()
