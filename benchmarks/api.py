@@ -60,12 +60,10 @@ import json
 import math
 import multiprocessing as mp
 import os
-import platform
 import queue
 import random
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -81,7 +79,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench_databases import ScratchDatabase, conninfo  # noqa: E402  (beside this script)
+from bench_databases import ScratchDatabase  # noqa: E402  (beside this script)
+from bench_databases import environment as machine_environment  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgresql")
@@ -932,35 +931,10 @@ def fleet_queries(db: ScratchDatabase, repeat: int) -> dict:
 def environment(pg_url: str, databases: list[str]) -> dict:
     import fastapi
     import httpx
-    import psycopg
-    import pydantic
-    import sqlalchemy
     import uvicorn
 
-    env = {"python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
-           "psycopg": psycopg.__version__, "pydantic": pydantic.__version__,
-           "fastapi": fastapi.__version__, "uvicorn": uvicorn.__version__,
-           "httpx": httpx.__version__, "sqlite": sqlite3.sqlite_version,
-           "nproc": os.cpu_count(), "platform": platform.platform(),
-           "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
-    try:
-        with open("/proc/cpuinfo") as f:
-            env["cpu"] = next((line.split(":", 1)[1].strip() for line in f
-                               if line.startswith("model name")), None)
-        with open("/proc/meminfo") as f:
-            kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-            env["memory_gib"] = round(kib / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        pass
-    if "postgresql" in databases:
-        try:
-            from sqlalchemy.engine import make_url
-
-            with psycopg.connect(conninfo(make_url(pg_url)), autocommit=True) as c:
-                env["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
-        except Exception as error:  # noqa: BLE001
-            env["postgresql"] = f"unavailable: {error}"
-    return env
+    return machine_environment(pg_url, databases, fastapi=fastapi.__version__,
+                               uvicorn=uvicorn.__version__, httpx=httpx.__version__)
 
 
 def _verdict(value: float | None, target: float) -> str:

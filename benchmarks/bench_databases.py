@@ -1,10 +1,16 @@
-"""Scratch databases for the benchmarks: a temporary SQLite file, or a fresh PostgreSQL
-database created on a loopback server and dropped afterwards."""
+"""Scratch databases for the benchmarks (a temporary SQLite file, or a fresh PostgreSQL
+database created on a loopback server and dropped afterwards), and the machine and versions
+a benchmark reports."""
 
+import os
+import platform
+import sqlite3
 import uuid
 from pathlib import Path
 
 import psycopg
+import pydantic
+import sqlalchemy
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -20,6 +26,35 @@ def conninfo(url) -> str:
     if url.password:
         parts["password"] = url.password
     return make_conninfo(**parts)
+
+
+def environment(pg_url: str, databases: list[str], **versions: str) -> dict:
+    """Versions (the common ones and `versions`), CPU, memory, load, and the PostgreSQL
+    server's version and main settings when it is benchmarked."""
+    env = {"python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
+           "psycopg": psycopg.__version__, "pydantic": pydantic.__version__, **versions,
+           "sqlite": sqlite3.sqlite_version, "nproc": os.cpu_count(),
+           "platform": platform.platform(), "machine": platform.machine(),
+           "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+    try:
+        with open("/proc/cpuinfo") as f:
+            env["cpu"] = next((line.split(":", 1)[1].strip() for line in f
+                               if line.startswith("model name")), None)
+        with open("/proc/meminfo") as f:
+            kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+            env["memory_gib"] = round(kib / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    if "postgresql" in databases:
+        try:
+            with psycopg.connect(conninfo(make_url(pg_url)), autocommit=True) as c:
+                env["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
+                env["postgresql_settings"] = {
+                    name: c.execute(f"SHOW {name}").fetchone()[0]
+                    for name in ("shared_buffers", "work_mem", "synchronous_commit", "fsync")}
+        except Exception as error:  # noqa: BLE001 - reported, not raised
+            env["postgresql"] = f"unavailable: {error}"
+    return env
 
 
 class ScratchDatabase:

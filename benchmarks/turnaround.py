@@ -49,12 +49,10 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import random
 import shutil
 import signal
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -68,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench_databases import ScratchDatabase, conninfo  # noqa: E402  (beside this script)
+from bench_databases import ScratchDatabase, environment  # noqa: E402  (beside this script)
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASES = ("sqlite", "postgresql")
@@ -647,39 +645,6 @@ def profile_sweeps(kind: str, n: int, args: argparse.Namespace, db: Database, st
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def environment(pg_url: str, databases: list[str]) -> dict:
-    import psycopg
-    import pydantic
-    import sqlalchemy
-
-    env = {"python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
-           "psycopg": psycopg.__version__, "pydantic": pydantic.__version__,
-           "sqlite": sqlite3.sqlite_version, "nproc": os.cpu_count(),
-           "platform": platform.platform(), "machine": platform.machine(),
-           "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
-    try:
-        with open("/proc/cpuinfo") as f:
-            env["cpu"] = next((line.split(":", 1)[1].strip() for line in f
-                               if line.startswith("model name")), None)
-        with open("/proc/meminfo") as f:
-            kib = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-            env["memory_gib"] = round(kib / 2**20, 1)
-    except (OSError, StopIteration, ValueError):
-        pass
-    if "postgresql" in databases:
-        try:
-            from sqlalchemy.engine import make_url
-
-            with psycopg.connect(conninfo(make_url(pg_url)), autocommit=True) as c:
-                env["postgresql"] = c.execute("SHOW server_version").fetchone()[0]
-                env["postgresql_settings"] = {
-                    name: c.execute(f"SHOW {name}").fetchone()[0]
-                    for name in ("shared_buffers", "work_mem", "synchronous_commit", "fsync")}
-        except Exception as error:  # noqa: BLE001
-            env["postgresql"] = f"unavailable: {error}"
-    return env
 
 
 def markdown(results: list[dict], env: dict, args: argparse.Namespace, started: str) -> str:
