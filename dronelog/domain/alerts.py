@@ -23,6 +23,10 @@ class AlertKind(StrEnum):
     LOST_LINK = "lost_link"
     LOW_BATTERY = "low_battery"
     OFF_ROUTE = "off_route"
+    MISROUTED = "misrouted"
+    LOCATION_UNKNOWN = "location_unknown"
+    CUSTODY_ANOMALY = "custody_anomaly"
+    DESCRIPTION_CONFLICT = "description_conflict"
 
 
 class Severity(StrEnum):
@@ -47,11 +51,15 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.TURNAROUND_WARNING: Severity.MEDIUM,
     AlertKind.CUSTODY_GAP: Severity.MEDIUM,
     AlertKind.REJECTED_SPECIMEN: Severity.MEDIUM,
+    AlertKind.MISROUTED: Severity.CRITICAL,
+    AlertKind.LOCATION_UNKNOWN: Severity.HIGH,
+    AlertKind.CUSTODY_ANOMALY: Severity.HIGH,
+    AlertKind.DESCRIPTION_CONFLICT: Severity.HIGH,
 }
 
 LATCHED: frozenset[AlertKind] = frozenset({
     AlertKind.BREACH, AlertKind.TEMPERATURE_EXCURSION, AlertKind.CUSTODY_GAP,
-    AlertKind.REJECTED_SPECIMEN,
+    AlertKind.REJECTED_SPECIMEN, AlertKind.CUSTODY_ANOMALY, AlertKind.DESCRIPTION_CONFLICT,
 })
 
 # A more pressing turnaround alert replaces a milder one on the same specimen.
