@@ -14,6 +14,7 @@ from dronelog.domain.alerts import (
     KnownAlert,
     Reconciliation,
 )
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert, AlertChange
 
 ALERT = Alert.__table__
@@ -25,6 +26,19 @@ _LATCHED_KINDS = sorted(kind.value for kind in LATCHED)
 
 class AlertError(ValueError):
     """A change the alert's state does not allow (the message says why)."""
+
+
+class AlertNotFound(AlertError):
+    """No alert has this id."""
+
+
+class AlertConflict(AlertError):
+    """The alert is no longer in a state that allows the change (someone else, or the
+    sweep, changed it first); `state` is the state it is in now."""
+
+    def __init__(self, message: str, alert_id: int, state: AlertState) -> None:
+        super().__init__(message)
+        self.alert_id, self.state = alert_id, state
 
 
 def known_alerts(connection: Connection, subject_ids: set[str]) -> list[KnownAlert]:
@@ -46,16 +60,26 @@ def known_alerts(connection: Connection, subject_ids: set[str]) -> list[KnownAle
 
 
 def apply(connection: Connection, changes: Reconciliation, now: datetime) -> list[int]:
-    """Open and resolve alerts as reconciled, in bulk; the ids of the alerts that changed."""
+    """Open and resolve alerts as reconciled, in bulk; the ids of the alerts that changed.
+
+    Resolving is conditional: only an alert still open or acknowledged is resolved, so an
+    alert a person resolved after `reconcile` read it keeps that person's resolution (and
+    gets no second "resolved" change)."""
     opened = _open_many(connection, changes.to_open, now)
-    resolved = [alert_id for alert_id, _ in changes.to_resolve]
-    for start in range(0, len(resolved), 500):
-        connection.execute(update(ALERT).where(ALERT.c.id.in_(resolved[start:start + 500]))
-                           .values(state=AlertState.RESOLVED.value, resolved_at=now,
-                                   resolved_by="dronelog", resolution_note="condition cleared"))
+    why_by_id = dict(changes.to_resolve)
+    wanted = sorted(why_by_id)
+    resolved: list[int] = []
+    for start in range(0, len(wanted), 500):
+        resolved += connection.execute(
+            update(ALERT).where(and_(ALERT.c.id.in_(wanted[start:start + 500]),
+                                     ALERT.c.state != AlertState.RESOLVED.value))
+            .values(state=AlertState.RESOLVED.value, resolved_at=now,
+                    resolved_by="dronelog", resolution_note="condition cleared")
+            .returning(ALERT.c.id)).scalars().all()
+    resolved.sort()
     change_rows = [_change_row(alert_id, "opened", now, "dronelog", None) for alert_id in opened]
-    change_rows += [_change_row(alert_id, "resolved", now, "dronelog", why)
-                    for alert_id, why in changes.to_resolve]
+    change_rows += [_change_row(alert_id, "resolved", now, "dronelog", why_by_id[alert_id])
+                    for alert_id in resolved]
     if change_rows:
         connection.execute(insert(CHANGE), change_rows)
     return opened + resolved
@@ -75,32 +99,57 @@ def _open_many(connection: Connection, conditions: list[Condition], now: datetim
 
 
 def acknowledge(connection: Connection, alert_id: int, by: str, now: datetime) -> None:
-    state = _state_of(connection, alert_id)
-    if state is not AlertState.OPEN:
-        raise AlertError(f"alert {alert_id} is {state.value}; only an open alert can be "
-                         "acknowledged")
-    connection.execute(update(ALERT).where(ALERT.c.id == alert_id).values(
-        state=AlertState.ACKNOWLEDGED.value, acknowledged_at=now, acknowledged_by=by))
+    """Acknowledge an open alert. One conditional UPDATE decides: of two dispatchers (or a
+    dispatcher and the sweep) only the first changes the alert; the other gets
+    AlertConflict with the state the alert is in now."""
+    changed = connection.execute(
+        update(ALERT).where(and_(ALERT.c.id == alert_id,
+                                 ALERT.c.state == AlertState.OPEN.value))
+        .values(state=AlertState.ACKNOWLEDGED.value, acknowledged_at=now, acknowledged_by=by)
+        .returning(ALERT.c.id)).scalar()
+    if changed is None:
+        state = _state_of(connection, alert_id)
+        raise AlertConflict(f"alert {alert_id} is {state.value}{_by_whom(connection, alert_id)}"
+                            "; only an open alert can be acknowledged", alert_id, state)
     _record(connection, alert_id, "acknowledged", now, by, None)
 
 
 def resolve(connection: Connection, alert_id: int, by: str, note: str, now: datetime) -> None:
+    """Resolve an open or acknowledged alert by hand. Conditional like `acknowledge`: a
+    second resolution, whether by a person or by the sweep, finds it resolved and changes
+    nothing."""
     if not note.strip():
         raise AlertError("resolving by hand needs a note saying what was done")
-    state = _state_of(connection, alert_id)
-    if state is AlertState.RESOLVED:
-        raise AlertError(f"alert {alert_id} is already resolved")
-    connection.execute(update(ALERT).where(ALERT.c.id == alert_id).values(
-        state=AlertState.RESOLVED.value, resolved_at=now, resolved_by=by,
-        resolution_note=note.strip()))
+    changed = connection.execute(
+        update(ALERT).where(and_(ALERT.c.id == alert_id,
+                                 ALERT.c.state != AlertState.RESOLVED.value))
+        .values(state=AlertState.RESOLVED.value, resolved_at=now, resolved_by=by,
+                resolution_note=note.strip())
+        .returning(ALERT.c.id)).scalar()
+    if changed is None:
+        state = _state_of(connection, alert_id)
+        raise AlertConflict(f"alert {alert_id} is already resolved"
+                            f"{_by_whom(connection, alert_id)}", alert_id, state)
     _record(connection, alert_id, "resolved", now, by, note.strip())
 
 
 def _state_of(connection: Connection, alert_id: int) -> AlertState:
     state = connection.execute(select(ALERT.c.state).where(ALERT.c.id == alert_id)).scalar()
     if state is None:
-        raise AlertError(f"no alert {alert_id}")
+        raise AlertNotFound(f"no alert {alert_id}")
     return AlertState(state)
+
+
+def _by_whom(connection: Connection, alert_id: int) -> str:
+    """' (by WHO at WHEN)' for a resolved alert, else the acknowledgement's, else ''."""
+    row = connection.execute(select(ALERT.c.state, ALERT.c.resolved_by, ALERT.c.resolved_at,
+                                    ALERT.c.acknowledged_by, ALERT.c.acknowledged_at)
+                             .where(ALERT.c.id == alert_id)).one()
+    who, when = ((row.resolved_by, row.resolved_at) if row.state == AlertState.RESOLVED.value
+                 else (row.acknowledged_by, row.acknowledged_at))
+    if who is None or when is None:
+        return ""
+    return f" (by {who} at {as_utc(when).isoformat()})"
 
 
 def _record(connection: Connection, alert_id: int, change: str, now: datetime, by: str | None,

@@ -73,8 +73,14 @@ def resolve(alert_id: AlertId, body: ResolveRequest, request: Request, conn: Con
 
 
 def _change(action) -> None:
+    """Run a conditional state change; a change the alert no longer allows (a second
+    resolve, an acknowledgement of a resolved alert) is a 409 naming the state it is in."""
     try:
         action()
+    except alert_store.AlertNotFound as error:
+        raise Problem(404, "Not found", str(error)) from error
+    except alert_store.AlertConflict as error:
+        raise Problem(409, "Conflict", str(error), alert_id=error.alert_id,
+                      state=error.state.value) from error
     except alert_store.AlertError as error:
-        status = 404 if str(error).startswith("no alert") else 409
-        raise Problem(status, "Not found" if status == 404 else "Conflict", str(error)) from error
+        raise Problem(409, "Conflict", str(error)) from error
