@@ -138,16 +138,23 @@ def test_unloaded_with_nothing_known_of_the_destination_counts_as_arrived():
     assert status.state is SpecimenState.ARRIVED
 
 
-def test_the_later_of_received_and_rejected_wins():
+def test_a_rejection_after_receipt_rejects_but_a_receipt_never_reopens_a_rejection():
     rejected = custody("c8", "rejected", 30, DEST, reason="hemolysed")
     status = specimen_status([COLLECTED, PACKED, LOADED, UNLOADED, RECEIVED, rejected], {})
     assert status.state is SpecimenState.REJECTED and status.rejection_reason == "hemolysed"
     assert (status.received_at, status.rejected_at) == (at(25), at(30))
+    assert status.anomalies == ()
 
-    early_rejection = custody("c8", "rejected", 24, DEST, reason="label_mismatch")
-    status = specimen_status([COLLECTED, PACKED, LOADED, UNLOADED, RECEIVED, early_rejection],
-                             {})
-    assert status.state is SpecimenState.RECEIVED and status.rejection_reason is None
+    # Rejected first (by the order dronelog received them), received later: stays rejected,
+    # and the receipt is an anomaly, not an update.
+    early_rejection = CustodyFact("c8", "CJ2611220042", "rejected", DEST, "staff", "lab-1",
+                                  at(24), reason="label_mismatch", received_at=at(24))
+    late_receipt = CustodyFact("c5", "CJ2611220042", "received", DEST, "staff", "lab-1",
+                               at(25), received_at=at(26))
+    status = specimen_status([COLLECTED, PACKED, LOADED, UNLOADED, late_receipt,
+                              early_rejection], {})
+    assert status.state is SpecimenState.REJECTED and status.received_at is None
+    assert status.anomalies == ("received at pdrmyy after its rejection; it stays rejected",)
 
 
 def test_an_unload_timed_after_receipt_by_a_fast_drone_clock_does_not_undo_it():
@@ -186,7 +193,7 @@ def test_a_changed_seal_is_a_custody_gap_reported_once():
                        drone_id="uav-03", seal_id="SEAL-1-X")
     received = custody("c5", "received", 25, DEST, container_id="BOX-1", seal_id="SEAL-1-X")
     status = specimen_status([COLLECTED, PACKED, LOADED, unloaded, received], {})
-    assert status.custody_gaps == ("seal changed: packed SEAL-1, found SEAL-1-X",)
+    assert status.custody_gaps == ("seal changed on BOX-1: packed SEAL-1, found SEAL-1-X",)
     assert status.seal_changed and status.seal_found == "SEAL-1-X"
 
 
@@ -205,7 +212,7 @@ def test_any_order_and_duplication_gives_the_same_status():
     events = [COLLECTED, PACKED, LOADED, unloaded_alt, reloaded, unloaded_dest]
     expected = specimen_status(events, flights)
     assert expected.state is SpecimenState.ARRIVED and expected.flight_id == "F2"
-    assert expected.custody_gaps == ("seal changed: packed SEAL-1, found SEAL-1-X",)
+    assert expected.custody_gaps == ("seal changed on BOX-1: packed SEAL-1, found SEAL-1-X",)
     for order in permutations(events):
         assert specimen_status(order, flights) == expected
 

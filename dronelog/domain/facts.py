@@ -22,6 +22,8 @@ class CustodyFact:
     flight_id: str | None = None
     drone_id: str | None = None
     reason: str | None = None
+    received_at: datetime | None = None  # when dronelog received it (the server's clock)
+    recorded_by: str | None = None  # the authenticated sender: drone:<id>, site:<id>, user:<id>
 
 
 @dataclass(frozen=True, slots=True)

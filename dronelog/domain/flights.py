@@ -110,6 +110,7 @@ def flight_status(facts: Iterable[FlightFact]) -> FlightStatus | None:
             case "aborted":
                 if state not in _ENDED:
                     state = FlightState.ABORTED
+                    landed_site = fact.site_id  # where it ended, when that was a site
             case "landed" | "returned_home":
                 if state not in _ENDED:
                     landed_at, landed_site = fact.event_time, fact.site_id

@@ -5,24 +5,41 @@ count once and the handovers are replayed in event-time order, with the order of
 (collected, packed, loaded, unloaded, received, rejected) settling equal times. Clocks of
 staff scanners and drones differ by up to a minute or two, so an event may carry a time on
 the wrong side of its neighbour; the rules below are written to stay sensible when it does.
+Every fact is kept: what breaks a custody rule is marked (`anomalies`, `custody_gaps`, the
+`misrouted` state), never dropped and never silently believed (docs/contract.md, "Custody
+rules"; who may record what is decided at the entrance by `domain/custody_rules.py`).
 
 Decisions:
-- received and rejected are final. Between the two, the later by event time wins (a lab
-  may reject a specimen it received, or receive one after a rejection is corrected).
-  A handover timed after the final one (a drone's unload with a fast clock) fills in its
-  time but does not change the state.
+- Closing: a receipt or rejection *at the destination* closes the specimen. The first of
+  each kind, in the order dronelog received them, sets its time for good: a second receipt
+  or rejection is an anomaly, not an update, and a receipt after a rejection does not
+  reopen it. A rejection after a receipt (haemolysis found at the bench) makes it
+  `rejected`; a rejected specimen never counts as on time.
+- Misrouted: a receipt or rejection anywhere else never closes the specimen. It is kept,
+  the specimen becomes `misrouted` at that site (open, an alert to both sites) until later
+  steps move it on; after it was closed at its destination, it is an anomaly.
 - in transit: loaded onto a flight that has not ended (planned, airborne, diverted, or
   not known yet).
 - arrived: unloaded at the destination, or its flight landed at the destination and it is
   not unloaded yet.
 - A specimen set down anywhere else (its flight diverted to an alternate or returned home,
   unloaded there or not yet) waits for another flight: state `packed`, site_id = that site.
-  If its flight was aborted, it is `packed` where it was loaded.
+  A flight aborted before take-off leaves it `packed` where it was loaded; aborted at a site,
+  `packed` there; aborted after take-off anywhere else (a landing in a field) leaves its
+  location unknown: state `location_unknown`, no site.
+- Seals are kept per container and flight: the seal found on a container is compared with
+  the seal that container was packed with before it was loaded onto that flight, so a
+  re-pack into another box, even timed on the wrong side of an unload by a drone's clock,
+  never looks like a broken seal.
+- Impossible orders (a step timed before an earlier step of the chain by more than
+  `ORDER_TOLERANCE`, an unload from a flight it was never loaded on, a step after the
+  closing one) are anomalies.
 - The destination is `destination_site_id` when given, else the planned destination of the
-  flight concerned; when neither is known, an unload or a landing counts as an arrival.
+  flight concerned; when neither is known, an unload, a landing or a receipt counts as an
+  arrival.
 - A specimen loaded again follows its last flight: flight_id, loaded_at, took_off_at,
   landed_at and unloaded_at all describe that flight. collected_at is the first collection;
-  packed_at, received_at and rejected_at are the latest of their kind.
+  packed_at is the latest.
 """
 
 from collections.abc import Iterable, Mapping
@@ -30,6 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from dronelog.domain.custody_rules import LAB_STEPS, ORDER_TOLERANCE, stored_first
 from dronelog.domain.facts import CustodyFact
 from dronelog.domain.flights import FlightState, FlightStatus
 
@@ -39,6 +57,8 @@ class SpecimenState(StrEnum):
     PACKED = "packed"
     IN_TRANSIT = "in_transit"
     ARRIVED = "arrived"
+    MISROUTED = "misrouted"
+    LOCATION_UNKNOWN = "location_unknown"
     RECEIVED = "received"
     REJECTED = "rejected"
 
@@ -68,10 +88,12 @@ class SpecimenStatus:
     flight_id: str | None
     site_id: str | None
     custody_gaps: tuple[str, ...]
+    anomalies: tuple[str, ...] = ()
+    first_event_at: datetime | None = None  # the earliest step (the clock's start if not collected)
 
     @property
     def final(self) -> bool:
-        """Received or rejected: the lab has decided."""
+        """Received or rejected at its destination: the lab has decided."""
         return self.state in _FINAL
 
     @property
@@ -80,8 +102,7 @@ class SpecimenStatus:
 
     @property
     def seal_changed(self) -> bool:
-        return (self.seal_packed is not None and self.seal_found is not None
-                and self.seal_packed != self.seal_found)
+        return any(gap.startswith("seal changed") for gap in self.custody_gaps)
 
 
 def _custody_key(fact: CustodyFact) -> tuple:
@@ -118,27 +139,26 @@ def specimen_status(custody: Iterable[CustodyFact], flights: Mapping[str, Flight
         flight = flights.get(flight_id) if flight_id else None
         return destination_site_id or (flight.planned_destination_site_id if flight else None)
 
+    last_loaded = next((f.flight_id for f in reversed(ordered) if f.kind == "loaded"), None)
+    closing = _closing(ordered, destination_of(last_loaded))
+
     state: SpecimenState | None = None
-    site_id = container_id = seal_packed = seal_found = rejection_reason = None
+    site_id = container_id = None
     flight_id = None  # the flight it was last loaded onto (or unloaded from, if never loaded)
     times: dict[str, datetime] = {}
     loaded_at: dict[str | None, datetime] = {}
     unloaded_at: dict[str | None, datetime] = {}
-    seal_gaps: list[str] = []
+    seals = _Seals()
 
     for fact in ordered:
         if fact.kind == "collected":
             times.setdefault("collected", fact.event_time)
-        else:
+        elif fact.kind not in LAB_STEPS:
             times[fact.kind] = fact.event_time
+        else:
+            times.setdefault(fact.kind, fact.event_time)
         container_id = fact.container_id or container_id
-        if fact.kind == "packed":
-            seal_packed = fact.seal_id
-        elif fact.kind in ("unloaded", "received") and fact.seal_id:
-            seal_found = fact.seal_id
-            gap = f"seal changed: packed {seal_packed}, found {seal_found}"
-            if seal_packed and seal_found != seal_packed and gap not in seal_gaps:
-                seal_gaps.append(gap)
+        seals.see(fact, container_id)
         if fact.kind == "loaded":
             flight_id = fact.flight_id
             loaded_at[fact.flight_id] = fact.event_time
@@ -149,11 +169,9 @@ def specimen_status(custody: Iterable[CustodyFact], flights: Mapping[str, Flight
             elif fact.flight_id != flight_id:
                 continue  # from an earlier flight, timed late by a drone's clock
 
-        if fact.kind in ("received", "rejected"):
-            state, site_id = SpecimenState(fact.kind), fact.site_id
-            rejection_reason = fact.reason if fact.kind == "rejected" else None
-        elif state in _FINAL:
-            continue
+        if fact.kind in LAB_STEPS:
+            if fact.event_id in closing.misplaced:
+                state, site_id = SpecimenState.MISROUTED, fact.site_id
         elif fact.kind == "collected":
             state = state or SpecimenState.COLLECTED
             site_id = site_id or fact.site_id
@@ -169,15 +187,13 @@ def specimen_status(custody: Iterable[CustodyFact], flights: Mapping[str, Flight
 
     flight = flights.get(flight_id) if flight_id else None
     if state is SpecimenState.IN_TRANSIT and flight is not None and flight.ended:
-        if flight.state is FlightState.ABORTED:
-            state = SpecimenState.PACKED
-        else:
-            site_id = flight.landed_site_id or site_id
-            destination = destination_of(flight_id)
-            at_destination = (site_id == destination if destination is not None
-                              else flight.state is FlightState.LANDED)
-            state = SpecimenState.ARRIVED if at_destination else SpecimenState.PACKED
+        state, site_id = _set_down(flight, site_id, destination_of(flight_id))
+    if closing.rejected is not None:
+        state, site_id = SpecimenState.REJECTED, closing.rejected.site_id
+    elif closing.received is not None:
+        state, site_id = SpecimenState.RECEIVED, closing.received.site_id
 
+    anomalies = closing.anomalies + _order_anomalies(ordered, closing)
     return SpecimenStatus(
         barcode=ordered[0].barcode,
         state=state,
@@ -187,16 +203,152 @@ def specimen_status(custody: Iterable[CustodyFact], flights: Mapping[str, Flight
         took_off_at=flight.took_off_at if flight else None,
         landed_at=flight.landed_at if flight else None,
         unloaded_at=unloaded_at.get(flight_id),
-        received_at=times.get("received"),
-        rejected_at=times.get("rejected"),
-        rejection_reason=rejection_reason,
+        received_at=closing.received.event_time if closing.received else None,
+        rejected_at=closing.rejected.event_time if closing.rejected else None,
+        rejection_reason=closing.rejected.reason if closing.rejected else None,
         container_id=container_id,
-        seal_packed=seal_packed,
-        seal_found=seal_found,
+        seal_packed=seals.expected_for(flight_id, seals.loaded_container.get(flight_id)
+                                       or container_id),
+        seal_found=seals.found,
         flight_id=flight_id,
         site_id=site_id,
-        custody_gaps=(*_missing_steps(times.keys()), *seal_gaps),
+        custody_gaps=(*_missing_steps(times.keys()), *seals.changes),
+        anomalies=tuple(anomalies),
+        first_event_at=ordered[0].event_time,
     )
+
+
+def _set_down(flight: FlightStatus, loaded_site: str | None, destination: str | None
+              ) -> tuple[SpecimenState | None, str | None]:
+    """Where a specimen on a flight that has ended is."""
+    if flight.state is FlightState.ABORTED:
+        if flight.took_off_at is None:
+            return SpecimenState.PACKED, loaded_site
+        if flight.landed_site_id is None:
+            return SpecimenState.LOCATION_UNKNOWN, None
+    site_id = flight.landed_site_id or loaded_site
+    at_destination = (site_id == destination if destination is not None
+                      else flight.state is FlightState.LANDED)
+    return (SpecimenState.ARRIVED if at_destination else SpecimenState.PACKED), site_id
+
+
+@dataclass
+class _Closing:
+    received: CustodyFact | None = None
+    rejected: CustodyFact | None = None
+    misplaced: frozenset[str] = frozenset()  # event ids of receipts and rejections elsewhere
+    anomalies: list[str] | None = None
+
+
+def _closing(ordered: list[CustodyFact], destination: str | None) -> _Closing:
+    """The receipt and rejection that close the specimen: at its destination, the first of
+    each kind as dronelog received them. Every other one is an anomaly or a misroute."""
+    finals = sorted((f for f in ordered if f.kind in LAB_STEPS),
+                    key=lambda f: stored_first(f.received_at, f.event_time, f.event_id))
+    result, misplaced, anomalies = _Closing(), set(), []
+    for fact in finals:
+        at_destination = destination is None or fact.site_id == destination
+        closed = result.received or result.rejected
+        if not at_destination:
+            if closed is not None:
+                anomalies.append(f"{fact.kind} at {fact.site_id} after it was closed at "
+                                 f"{closed.site_id}")
+            else:
+                misplaced.add(fact.event_id)
+                anomalies.append(f"{fact.kind} at {fact.site_id}, not at its destination "
+                                 f"{destination}")
+        elif fact.kind == "received":
+            if result.received is not None:
+                anomalies.append(f"second receipt at {fact.site_id} "
+                                 f"({_clock(fact.event_time)}); the first stands "
+                                 f"({_clock(result.received.event_time)})")
+            elif result.rejected is not None:
+                anomalies.append(f"received at {fact.site_id} after its rejection; it stays "
+                                 "rejected")
+            else:
+                result.received = fact
+        elif result.rejected is not None:
+            anomalies.append(f"second rejection at {fact.site_id} ({fact.reason}); the first "
+                             f"stands ({result.rejected.reason})")
+        else:
+            result.rejected = fact
+    result.misplaced, result.anomalies = frozenset(misplaced), anomalies
+    return result
+
+
+def _order_anomalies(ordered: list[CustodyFact], closing: _Closing) -> list[str]:
+    """Steps timed before an earlier step of the chain beyond clock skew, unloads from
+    flights never loaded, and steps long after the specimen was closed."""
+    first: dict[str, CustodyFact] = {}
+    loaded_on: dict[str | None, CustodyFact] = {}
+    for fact in ordered:
+        first.setdefault(fact.kind, fact)
+        if fact.kind == "loaded":
+            loaded_on.setdefault(fact.flight_id, fact)
+    closed = [f for f in (closing.received, closing.rejected) if f is not None]
+    if closed:
+        first["closing"] = min(closed, key=lambda f: f.event_time)
+    anomalies = []
+    pairs = [("packed", "collected"), ("loaded", "packed"), ("loaded", "collected"),
+             ("closing", "collected")]
+    for later, earlier in pairs:
+        if later in first and earlier in first:
+            _before(first[later], first[earlier], anomalies)
+    for fact in ordered:
+        if fact.kind == "unloaded":
+            loaded = loaded_on.get(fact.flight_id)
+            if loaded is not None:
+                _before(fact, loaded, anomalies)
+            elif loaded_on:
+                anomalies.append(f"unloaded at {fact.site_id} from flight {fact.flight_id}, "
+                                 "which it was never loaded on")
+        elif closed and fact.kind in ("packed", "loaded") and (
+                fact.event_time > first["closing"].event_time + ORDER_TOLERANCE):
+            anomalies.append(f"{fact.kind} at {fact.site_id} "
+                             f"{_minutes(fact.event_time - first['closing'].event_time)} min "
+                             f"after it was {first['closing'].kind}")
+    return anomalies
+
+
+def _before(later: CustodyFact, earlier: CustodyFact, anomalies: list[str]) -> None:
+    if later.event_time < earlier.event_time - ORDER_TOLERANCE:
+        kind = "received or rejected" if later.kind in LAB_STEPS else later.kind
+        anomalies.append(f"{kind} at {later.site_id} "
+                         f"{_minutes(earlier.event_time - later.event_time)} min before "
+                         f"{earlier.kind}: impossible order (or clocks that far apart)")
+
+
+class _Seals:
+    """Seals per container, and the seal each container had when it was loaded onto a flight."""
+
+    def __init__(self) -> None:
+        self.packed: dict[str | None, str] = {}  # container -> latest seal packed with
+        self.at_loading: dict[tuple[str | None, str | None], str] = {}  # (flight, container)
+        self.loaded_container: dict[str | None, str | None] = {}  # flight -> container
+        self.found: str | None = None
+        self.changes: list[str] = []
+
+    def expected_for(self, flight_id: str | None, container_id: str | None) -> str | None:
+        return self.at_loading.get((flight_id, container_id), self.packed.get(container_id))
+
+    def see(self, fact: CustodyFact, container_id: str | None) -> None:
+        if fact.kind == "packed" and fact.seal_id:
+            self.packed[fact.container_id] = fact.seal_id
+        elif fact.kind == "loaded":
+            self.loaded_container[fact.flight_id] = fact.container_id
+            if fact.container_id in self.packed:
+                self.at_loading[(fact.flight_id, fact.container_id)] = (
+                    self.packed[fact.container_id])
+        elif fact.kind in ("unloaded", "received") and fact.seal_id:
+            container = fact.container_id or container_id
+            flight = (fact.flight_id if fact.kind == "unloaded"
+                      else next((f for f, c in reversed(self.loaded_container.items())
+                                 if c == container), None))
+            expected = self.expected_for(flight, container)
+            self.found = fact.seal_id
+            change = f"seal changed on {container}: packed {expected}, found {fact.seal_id}"
+            if expected and fact.seal_id != expected and change not in self.changes:
+                self.changes.append(change)
 
 
 def _missing_steps(present: Iterable[str]) -> list[str]:
@@ -210,3 +362,11 @@ def _missing_steps(present: Iterable[str]) -> list[str]:
             article = "an" if missing[0] in "aeiou" else "a"
             gaps.append(f"{later} without {article} {missing} step")
     return gaps
+
+
+def _minutes(delta) -> str:
+    return f"{delta.total_seconds() / 60:.1f}"
+
+
+def _clock(moment: datetime) -> str:
+    return moment.strftime("%H:%M:%S UTC")
