@@ -1,12 +1,18 @@
 """Reconciling conditions with stored alerts: one active alert per subject and kind, state
 alerts clear themselves, latched alerts wait for a person and never come back twice."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dronelog.domain.alerts import (
+    LATCHED,
+    SUPERSEDES,
     AlertKind,
     AlertState,
     Condition,
     KnownAlert,
     Severity,
+    Unknown,
     reconcile,
 )
 
@@ -78,3 +84,85 @@ def test_severity_ranks_what_cannot_wait_highest():
     assert condition(AlertKind.TEMPERATURE_EXCURSION).severity is Severity.CRITICAL
     assert condition(AlertKind.LOST_LINK).severity is Severity.HIGH
     assert condition(AlertKind.TURNAROUND_WARNING).severity is Severity.MEDIUM
+
+
+# --- the third outcome: unknown, left as it is -------------------------------------------
+
+def unknown(kind: AlertKind, subject: str = "S1", subject_kind: str = "specimen"):
+    return Unknown(subject_kind, subject, kind, "no fresh telemetry")
+
+
+def test_an_unknown_condition_leaves_its_open_alert_open():
+    changes = reconcile([], [known(3, AlertKind.PREDICTED_BREACH),
+                             known(4, AlertKind.OFF_ROUTE, subject="F1", subject_kind="flight")],
+                        [unknown(AlertKind.PREDICTED_BREACH),
+                         unknown(AlertKind.OFF_ROUTE, "F1", "flight")])
+    assert changes.to_open == [] and changes.to_resolve == []
+
+
+def test_an_unknown_condition_raises_nothing_new():
+    changes = reconcile([], [], [unknown(AlertKind.LOW_BATTERY, "F1", "flight")])
+    assert changes.to_open == [] and changes.to_resolve == []
+
+
+def test_fresh_data_after_the_silence_clears_it():
+    alerts = [known(3, AlertKind.PREDICTED_BREACH)]
+    assert reconcile([], alerts, [unknown(AlertKind.PREDICTED_BREACH)]).to_resolve == []
+    assert reconcile([], alerts).to_resolve == [(3, "condition cleared")]
+
+
+def test_a_breach_still_replaces_an_unknown_prediction():
+    changes = reconcile([condition(AlertKind.BREACH)], [known(3, AlertKind.PREDICTED_BREACH)],
+                        [unknown(AlertKind.PREDICTED_BREACH)])
+    assert [c.kind for c in changes.to_open] == [AlertKind.BREACH]
+    assert changes.to_resolve == [(3, "condition cleared")]
+
+
+def test_a_kept_prediction_keeps_the_milder_warning_away():
+    changes = reconcile([condition(AlertKind.TURNAROUND_WARNING)],
+                        [known(3, AlertKind.PREDICTED_BREACH)],
+                        [unknown(AlertKind.PREDICTED_BREACH)])
+    assert changes.to_open == [] and changes.to_resolve == []
+
+
+SUBJECTS = [("flight", "F1"), ("flight", "F2"), ("specimen", "S1"), ("specimen", "S2")]
+keys = st.tuples(st.sampled_from(SUBJECTS), st.sampled_from(list(AlertKind)))
+
+
+@st.composite
+def situations(draw):
+    """Stored alerts (at most one active per key), conditions raised, conditions unknown."""
+    stored = draw(st.dictionaries(keys, st.sampled_from(list(AlertState)), max_size=12))
+    known_alerts = [KnownAlert(i + 1, subject[0], subject[1], kind, state)
+                    for i, ((subject, kind), state) in enumerate(stored.items())]
+    raised = draw(st.lists(keys, max_size=8, unique=True))
+    undecided = draw(st.lists(keys, max_size=8, unique=True))
+    return (known_alerts, [Condition(s[0], s[1], k, "m") for s, k in raised],
+            [Unknown(s[0], s[1], k) for s, k in undecided])
+
+
+@given(situations())
+@settings(max_examples=500, deadline=None)
+def test_silence_never_clears_and_unknown_never_raises(situation):
+    known_alerts, conditions, undecided = situation
+    changes = reconcile(conditions, known_alerts, undecided)
+    by_id = {a.id: a for a in known_alerts}
+    raised = {c.key for c in conditions}
+    unknown_keys = {u.key for u in undecided}
+    replaced = {(c.subject_kind, c.subject_id, milder) for c in conditions
+                for milder in SUPERSEDES.get(c.kind, ())}
+    active = {a.key for a in known_alerts if a.state is not AlertState.RESOLVED}
+    for alert_id, _ in changes.to_resolve:
+        alert = by_id[alert_id]
+        assert alert.state is not AlertState.RESOLVED and alert.kind not in LATCHED
+        assert alert.key not in raised or alert.key in replaced
+        # an unknown condition's alert is resolved only when a more pressing one replaces it
+        assert alert.key not in unknown_keys or alert.key in replaced
+    for opened in changes.to_open:
+        assert opened.key in raised and opened.key not in active
+    # without the unknowns, every undecided active state alert that is not raised would be
+    # resolved: the unknowns are what keeps it
+    plain = reconcile(conditions, known_alerts)
+    kept = {by_id[i].key for i, _ in plain.to_resolve} - {by_id[i].key
+                                                          for i, _ in changes.to_resolve}
+    assert kept <= unknown_keys

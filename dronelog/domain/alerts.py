@@ -7,8 +7,15 @@ Two families:
 - *latched* alerts record something that happened and stay until a person resolves them
   (breach, temperature excursion, custody gap, rejected specimen). They are raised once per
   subject: resolving one by hand does not make it come back at the next sweep.
+
+Each condition the engine looks at has one of three outcomes at a sweep:
+- *raise*: it holds (a `Condition`): an alert is opened unless one is already active;
+- *clear*: fresh data says it does not hold (no `Condition` for it): a state alert resolves;
+- *unknown*: the data to decide is missing, e.g. the drone has gone silent (an `Unknown`):
+  whatever alert there is stays as it is. Silence is not an all-clear.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -91,6 +98,20 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Unknown:
+    """A condition that cannot be decided now: its alert, if any, is left as it is."""
+
+    subject_kind: str
+    subject_id: str
+    kind: AlertKind
+    why: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, AlertKind]:
+        return (self.subject_kind, self.subject_id, self.kind)
+
+
+@dataclass(frozen=True)
 class KnownAlert:
     """An alert already stored: its id, subject, kind and state."""
 
@@ -111,36 +132,55 @@ class Reconciliation:
     to_resolve: list[tuple[int, str]] = field(default_factory=list)  # alert id, why
 
 
-def reconcile(conditions: list[Condition], known: list[KnownAlert]) -> Reconciliation:
+def reconcile(conditions: list[Condition], known: list[KnownAlert],
+              unknown: Iterable[Unknown] = ()) -> Reconciliation:
     """The changes that make the stored alerts follow `conditions`.
 
     `known` holds every active (open or acknowledged) alert, and for latched kinds also the
-    resolved ones, which keep a latched condition from being raised twice.
+    resolved ones, which keep a latched condition from being raised twice. An active state
+    alert is resolved when its condition is absent, unless it is `unknown` (then it stays,
+    and still stands in for its kind: an unknown predicted breach that is still open keeps
+    a turnaround warning away) or a more pressing condition on the same subject replaces it
+    (a breach replaces a prediction, known or not). A condition that is both raised and
+    unknown is raised.
     """
     result = Reconciliation()
-    current = {c.key: c for c in _without_superseded(conditions)}
     active = {a.key: a for a in known if a.state is not AlertState.RESOLVED}
+    undecided = {u.key for u in unknown}
+    kept = [a for key, a in active.items() if key in undecided and a.kind not in LATCHED]
+    current = {c.key: c for c in _without_superseded(conditions, kept)}
     ever_latched = {a.key for a in known if a.kind in LATCHED}
     for key, condition in current.items():
         if key in active or (condition.kind in LATCHED and key in ever_latched):
             continue
         result.to_open.append(condition)
+    replaced = _superseded_keys(conditions)
     for key, alert in active.items():
         if alert.kind in LATCHED or key in current:
+            continue
+        if key in undecided and key not in replaced:
             continue
         result.to_resolve.append((alert.id, "condition cleared"))
     return result
 
 
-def _without_superseded(conditions: list[Condition]) -> list[Condition]:
+def _superseded_keys(conditions: list[Condition]) -> set[tuple[str, str, AlertKind]]:
+    """Keys that a condition of a more pressing kind on the same subject replaces."""
+    return {(c.subject_kind, c.subject_id, milder)
+            for c in conditions for milder in SUPERSEDES.get(c.kind, ())}
+
+
+def _without_superseded(conditions: list[Condition],
+                        kept: Iterable[KnownAlert] = ()) -> list[Condition]:
+    """`conditions` less those a more pressing condition, or a kept active alert, on the
+    same subject replaces."""
     kinds_by_subject: dict[tuple[str, str], set[AlertKind]] = {}
-    for condition in conditions:
-        kinds_by_subject.setdefault((condition.subject_kind, condition.subject_id),
-                                    set()).add(condition.kind)
-    kept = []
+    for item in (*conditions, *kept):
+        kinds_by_subject.setdefault((item.subject_kind, item.subject_id), set()).add(item.kind)
+    kept_conditions = []
     for condition in conditions:
         present = kinds_by_subject[(condition.subject_kind, condition.subject_id)]
         if any(condition.kind in SUPERSEDES.get(other, ()) for other in present):
             continue
-        kept.append(condition)
-    return kept
+        kept_conditions.append(condition)
+    return kept_conditions
