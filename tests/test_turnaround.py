@@ -47,7 +47,9 @@ class Network:
             topic = (LAYOUT.telemetry(event.drone_id) if isinstance(event, m.Telemetry)
                      else LAYOUT.flight(event.drone_id) if isinstance(event, m.FlightEventBase)
                      else LAYOUT.site_custody(event.site_id))
-            delivery = Delivery(topic, b"", self.clock.now())
+            # telemetry arrives live (received when made); other events when stored
+            delivery = Delivery(topic, b"", event.event_time if isinstance(event, m.Telemetry)
+                                else self.clock.now())
             accepted.append(Accepted(delivery, LAYOUT.parse(topic), event))
         self.writer.write(accepted, [])
 

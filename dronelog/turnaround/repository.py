@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Table, and_, func, select
 
 from dronelog.domain.facts import CustodyFact, FlightFact, SitePoint, SpecimenFacts, TelemetryFact
+from dronelog.domain.monitoring import Report
 from dronelog.storage import tables
 from dronelog.storage.portable import as_utc, upsert
 
@@ -100,6 +101,24 @@ def recent_tracks(connection: Connection, drone_ids: Iterable[str], since: datet
         for row in rows:
             tracks[row.drone_id].append(_telemetry_fact(row))
     return tracks
+
+
+def recent_reports(connection: Connection, drone_ids: Iterable[str], received_since: datetime,
+                   event_since: datetime) -> dict[str, list[Report]]:
+    """Each drone's telemetry received since `received_since`, with its received time.
+
+    The (drone_id, event_time) index bounds the scan: `event_since` must lie before
+    `received_since` by at least the largest clock offset to be believed (a report whose
+    drone clock is slower than that is not found, and its drone looks silent)."""
+    reports: dict[str, list[Report]] = defaultdict(list)
+    for chunk in _chunks(drone_ids):
+        rows = connection.execute(select(TELEMETRY).where(and_(
+            TELEMETRY.c.drone_id.in_(chunk), TELEMETRY.c.event_time >= event_since,
+            TELEMETRY.c.received_at >= received_since))
+            .order_by(TELEMETRY.c.drone_id, TELEMETRY.c.event_time))
+        for row in rows:
+            reports[row.drone_id].append(Report(_telemetry_fact(row), as_utc(row.received_at)))
+    return reports
 
 
 def last_seen(connection: Connection, drone_ids: Iterable[str]) -> dict[str, datetime]:

@@ -3,7 +3,8 @@
 Specimens: turnaround warning, predicted breach (in the air: now + ETA + the landed-to-
 received budget passes the deadline), breach, custody gap, rejection, temperature excursion
 (flagged on every specimen of the container that was on the flight). Flights in the air:
-lost link, low battery, off route.
+lost link, low battery, off route, decided by dronelog.domain.monitoring; while a drone is
+silent those it cannot tell are unknown, and their alerts stay as they are.
 """
 
 import json
@@ -13,8 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, false, or_, select, true
 
 from dronelog.domain.alerts import AlertKind, Condition, reconcile
-from dronelog.domain.eta import estimate_eta, predicted_breach
-from dronelog.domain.telemetry_rules import lost_link, low_battery, off_route_m
+from dronelog.domain.monitoring import (
+    Cargo,
+    Evaluation,
+    FlightSnapshot,
+    MonitoringRules,
+    evaluate_flight,
+)
 from dronelog.storage.portable import as_utc
 from dronelog.turnaround import alert_store
 from dronelog.turnaround import repository as repo
@@ -30,6 +36,18 @@ class SweepRules:
     battery_reserve_pct: float = 20.0
     eta_smoothing_s: float = 60.0
     lookback: timedelta = timedelta(days=2)  # closed specimens still looked at
+    # The largest drone clock offset believed (the ingester accepts 300 s ahead); a drone
+    # whose clock is slower than this looks silent (its reports fall outside the indexed
+    # scan of recent telemetry).
+    max_clock_offset_s: float = 900.0
+    offset_window_s: float = 300.0
+
+    def monitoring(self) -> MonitoringRules:
+        return MonitoringRules(lost_link_s=self.lost_link_s,
+                               off_route_corridor_m=self.off_route_corridor_m,
+                               battery_reserve_pct=self.battery_reserve_pct,
+                               eta_smoothing_s=self.eta_smoothing_s,
+                               offset_window_s=self.offset_window_s)
 
 
 @dataclass
@@ -41,18 +59,20 @@ class SweepRun:
 
 
 def sweep(connection: Connection, now: datetime, rules: SweepRules = SweepRules()) -> SweepRun:
-    conditions = evaluate(connection, now, rules)
-    known = alert_store.known_alerts(connection, {c.subject_id for c in conditions})
-    changes = reconcile(conditions, known)
+    """Load → evaluate → reconcile → apply."""
+    evaluation = evaluate(connection, now, rules)
+    known = alert_store.known_alerts(connection,
+                                     {c.subject_id for c in evaluation.conditions})
+    changes = reconcile(evaluation.conditions, known, evaluation.unknown)
     changed = alert_store.apply(connection, changes, now)
-    return SweepRun(len(conditions), len(changes.to_open), len(changes.to_resolve),
-                    tuple(changed))
+    return SweepRun(len(evaluation.conditions), len(changes.to_open), len(changed) -
+                    len(changes.to_open), tuple(changed))
 
 
-def evaluate(connection: Connection, now: datetime, rules: SweepRules) -> list[Condition]:
-    conditions = _specimen_conditions(connection, now, rules)
-    conditions += _flight_conditions(connection, now, rules)
-    return conditions
+def evaluate(connection: Connection, now: datetime, rules: SweepRules) -> Evaluation:
+    """The conditions that hold now, and those that cannot be told (left as they are)."""
+    result = Evaluation(_specimen_conditions(connection, now, rules))
+    return result.extend(_flight_evaluation(connection, now, rules))
 
 
 def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRules
@@ -112,51 +132,33 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
     return conditions
 
 
-def _flight_conditions(connection: Connection, now: datetime, rules: SweepRules
-                       ) -> list[Condition]:
+def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules) -> Evaluation:
+    """Load each flight in the air as a snapshot and let the domain decide
+    (dronelog.domain.monitoring): raised, cleared or unknown."""
     flights = connection.execute(select(F).where(F.c.state.in_(("airborne", "diverted")))).all()
     if not flights:
-        return []
+        return Evaluation()
     drones = {flight.drone_id for flight in flights}
     site_points, planned = repo.sites(connection), repo.routes(connection)
-    seen = repo.last_seen(connection, drones)
-    tracks = repo.recent_tracks(connection, drones,
-                                now - timedelta(seconds=max(rules.eta_smoothing_s, 120)))
+    window = timedelta(seconds=max(rules.eta_smoothing_s, 120, rules.lost_link_s))
+    reports = repo.recent_reports(
+        connection, drones, received_since=now - window,
+        event_since=now - window - timedelta(seconds=rules.max_clock_offset_s))
     cargo = _cargo_in_transit(connection, [flight.flight_id for flight in flights])
-    conditions = []
+    monitoring_rules = rules.monitoring()
+    result = Evaluation()
     for flight in flights:
-        where = dict(site_id=flight.destination_site_id, drone_id=flight.drone_id)
-        last = seen.get(flight.drone_id)
-        if lost_link(last, now, airborne=True, threshold_s=rules.lost_link_s):
-            conditions.append(Condition(
-                "flight", flight.flight_id, AlertKind.LOST_LINK,
-                f"{flight.drone_id} on {flight.flight_id}: no telemetry for "
-                f"{(now - last).total_seconds():.0f} s" if last else
-                f"{flight.drone_id} on {flight.flight_id}: no telemetry since take-off",
-                {"last_seen": last.isoformat() if last else None}, **where))
         route = repo.route_points(site_points, planned, flight.origin_site_id,
                                   flight.destination_site_id)
-        track = [t for t in tracks.get(flight.drone_id, [])
-                 if t.flight_id == flight.flight_id and t.event_time <= now]
-        if route is None or not track:
-            continue
-        here = (track[-1].lat, track[-1].lon)
-        distance = off_route_m(here, route)
-        if distance > rules.off_route_corridor_m:
-            conditions.append(Condition(
-                "flight", flight.flight_id, AlertKind.OFF_ROUTE,
-                f"{flight.drone_id} is {distance:.0f} m off its route", {"off_route_m": distance},
-                **where))
-        eta = estimate_eta(route, track, now, smoothing_s=rules.eta_smoothing_s)
-        if low_battery(track, eta.remaining_m, now, reserve_pct=rules.battery_reserve_pct):
-            conditions.append(Condition(
-                "flight", flight.flight_id, AlertKind.LOW_BATTERY,
-                f"{flight.drone_id} battery {track[-1].battery_pct:.0f}% is below what "
-                f"{eta.remaining_m / 1000:.1f} km to go needs plus the reserve",
-                {"battery_pct": track[-1].battery_pct, "remaining_m": eta.remaining_m},
-                **where))
-        conditions += _predicted_breaches(cargo.get(flight.flight_id, []), flight, eta, now)
-    return conditions
+        snapshot = FlightSnapshot(
+            flight.flight_id, flight.drone_id, flight.destination_site_id,
+            tuple(route) if route else None,
+            tuple(reports.get(flight.drone_id, ())),
+            tuple(Cargo(row.barcode, row.priority, as_utc(row.deadline),
+                        row.destination_site_id, row.landed_to_received_min or 0.0)
+                  for row in cargo.get(flight.flight_id, [])))
+        result.extend(evaluate_flight(snapshot, now, monitoring_rules))
+    return result
 
 
 def _cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str, list]:
@@ -168,21 +170,3 @@ def _cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str
         for row in rows:
             cargo.setdefault(row.flight_id, []).append(row)
     return cargo
-
-
-def _predicted_breaches(cargo: list, flight, eta, now: datetime) -> list[Condition]:
-    conditions = []
-    for row in cargo:
-        deadline = as_utc(row.deadline)
-        if deadline <= now or row.destination_site_id != flight.destination_site_id:
-            continue
-        budget = row.landed_to_received_min or 0.0
-        if predicted_breach(eta, deadline, budget):
-            conditions.append(Condition(
-                "specimen", row.barcode, AlertKind.PREDICTED_BREACH,
-                f"{row.barcode} ({row.priority}) will miss its deadline {deadline:%H:%M} UTC: "
-                f"arrival expected {eta.arrival_at:%H:%M} UTC",
-                {"deadline": deadline.isoformat(), "eta": eta.arrival_at.isoformat()
-                 if eta.arrival_at else None, "flight_id": flight.flight_id},
-                site_id=row.destination_site_id, drone_id=flight.drone_id))
-    return conditions
