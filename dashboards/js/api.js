@@ -87,6 +87,17 @@ export async function login(username, password) {
   return token;
 }
 
+/** Revoke a token at the API (logging out). Best effort: the session is ended either way. */
+export async function logout(accessToken) {
+  try {
+    await fetch('/api/v1/auth/logout', {
+      method: 'POST', headers: {Authorization: `Bearer ${accessToken}`}, cache: 'no-store', keepalive: true,
+    });
+  } catch {
+    // offline: the token still expires on its own
+  }
+}
+
 /** Save a file the API serves behind the token (a plain link cannot send the header). */
 export async function download(path, filename) {
   const response = await request(path, {raw: true});

@@ -1,7 +1,7 @@
 // The dashboards' shell: login, the header (navigation, live status, language, time zone),
 // and the router between views (#/dispatch, #/lab[/barcode], #/report[/day]).
 
-import {ApiError, events as apiEvents, get, login, session} from './api.js';
+import {ApiError, events as apiEvents, get, login, logout as revokeToken, session} from './api.js';
 import {fill, h, toast} from './dom.js';
 import {currentZone, setZone} from './format.js';
 import {initLanguage, label, language, setLanguage, t} from './i18n.js';
@@ -113,6 +113,8 @@ function endSession() {
 }
 
 function logout() {
+  const current = session.get();
+  if (current) revokeToken(current.access_token); // the token stops working, not just this tab
   endSession();
   app.loginMessage = null;
   sessionStorage.removeItem('dronelog.login-message');

@@ -12,14 +12,16 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, text, update
 
-from dronelog.storage.portable import as_utc
-from dronelog.storage.tables import ApiToken, AppUser, LoginFailure
+from dronelog.api.login_limit import KNOWN_CLIENT_FOR, LoginLimits, Refusals, wait_until
+from dronelog.storage.portable import as_utc, upsert
+from dronelog.storage.tables import ApiToken, AppUser, LoginClient, LoginFailure
 
 USER = AppUser.__table__
 TOKEN = ApiToken.__table__
 FAILURE = LoginFailure.__table__
+CLIENT = LoginClient.__table__
 _HASHER = PasswordHasher()
 
 
@@ -55,16 +57,16 @@ def add_user(connection: Connection, user_id: str, role: Role, now: datetime,
         created_at=now))
 
 
-def authenticate(connection: Connection, user_id: str, password: str) -> User | None:
-    row = connection.execute(select(USER).where(USER.c.id == user_id)).first()
-    if row is None or not row.active or not row.password_hash:
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Argon2 verification: CPU and memory only, so call it holding no database connection.
+    Without a hash (unknown or inactive user, a device) it costs a hashing all the same."""
+    if not password_hash:
         _HASHER.hash(password)  # spend the same time whether or not the user exists
-        return None
+        return False
     try:
-        _HASHER.verify(row.password_hash, password)
+        return _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
-        return None
-    return _user(row)
+        return False
 
 
 def issue_token(connection: Connection, user_id: str, now: datetime, ttl: timedelta) -> str:
@@ -135,27 +137,75 @@ def update_user(connection: Connection, user_id: str, now: datetime, *,
         revoke_tokens(connection, user_id, now)
 
 
-def login_blocked_until(connection: Connection, user_id: str, client: str, now: datetime,
-                        max_failures: int, window: timedelta) -> datetime | None:
-    """When logins for this user id, or from this client, are allowed again; None if they are.
+@dataclass(frozen=True)
+class LoginAttempt:
+    """An attempt on record as refused until its password proves right (`id`), or, when it
+    must wait (`wait_until`), not recorded at all. `user` and `password_hash` are the user's
+    as they were read with it: None for an unknown or inactive user."""
 
-    A user id is blocked after `max_failures` refusals within `window`; a client after four
-    times as many, whatever the user ids it tried."""
-    since = now - window
-    until = None
-    for column, value, limit in ((FAILURE.c.user_id, user_id, max_failures),
-                                 (FAILURE.c.client, client, 4 * max_failures)):
-        count, oldest = connection.execute(
-            select(func.count(), func.min(FAILURE.c.at))
-            .where(and_(column == value, FAILURE.c.at > since))).one()
-        if count >= limit:
-            candidate = as_utc(oldest) + window
-            until = max(until, candidate) if until else candidate
-    return until
+    id: int | None
+    wait_until: datetime | None
+    user: User | None
+    password_hash: str | None
 
 
-def record_login_failure(connection: Connection, user_id: str, client: str,
-                         now: datetime, window: timedelta) -> None:
-    connection.execute(insert(FAILURE).values(user_id=user_id[:64], client=client[:64],
-                                              at=now))
-    connection.execute(delete(FAILURE).where(FAILURE.c.at < now - 10 * window))
+def begin_login(connection: Connection, user_id: str, client: str, now: datetime,
+                limits: LoginLimits) -> LoginAttempt:
+    """Record a login attempt as refused and decide, counting every attempt before it,
+    whether it may be checked now. Commit at once: the refusal then counts even if the
+    password check never finishes, and no connection is held while it runs.
+
+    Attempts for one user id or from one client are serialized (on PostgreSQL by advisory
+    locks taken before counting, in a fixed order; SQLite has one writer at a time and the
+    insert comes first), so concurrent attempts cannot all be counted as the first."""
+    user_id, client = user_id[:64], client[:64]
+    if connection.dialect.name == "postgresql":
+        for key in sorted(_lock_key(f"login:{kind}:{value}")
+                          for kind, value in (("user", user_id), ("client", client))):
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    attempt_id = connection.execute(insert(FAILURE).values(
+        user_id=user_id, client=client, at=now)).inserted_primary_key[0]
+    since = now - limits.window
+    others = and_(FAILURE.c.id != attempt_id, FAILURE.c.at > since)
+
+    def refusals(*where) -> Refusals:
+        count, newest = connection.execute(select(func.count(), func.max(FAILURE.c.at))
+                                           .where(others, *where)).one()
+        return Refusals(count, as_utc(newest))
+
+    known = connection.execute(select(CLIENT.c.user_id).where(and_(
+        CLIENT.c.user_id == user_id, CLIENT.c.client == client,
+        CLIENT.c.last_success_at > now - KNOWN_CLIENT_FOR))).first() is not None
+    wait = wait_until(limits,
+                      pair=refusals(FAILURE.c.user_id == user_id, FAILURE.c.client == client),
+                      client=refusals(FAILURE.c.client == client),
+                      user=refusals(FAILURE.c.user_id == user_id), known_client=known)
+    if wait is not None and wait > now:
+        connection.execute(delete(FAILURE).where(FAILURE.c.id == attempt_id))
+        return LoginAttempt(None, wait, None, None)
+    connection.execute(delete(FAILURE).where(FAILURE.c.at < now - 10 * limits.window))
+    row = connection.execute(select(USER).where(USER.c.id == user_id)).first()
+    if row is None or not row.active:
+        return LoginAttempt(attempt_id, None, None, None)
+    return LoginAttempt(attempt_id, None, _user(row), row.password_hash)
+
+
+def finish_login(connection: Connection, attempt: LoginAttempt, client: str, now: datetime,
+                 ttl: timedelta) -> str:
+    """The password proved right: the attempt is no refusal, the client becomes known for
+    the user, and the user gets a token."""
+    connection.execute(delete(FAILURE).where(FAILURE.c.id == attempt.id))
+    upsert(connection, CLIENT, [{"user_id": attempt.user.id, "client": client[:64],
+                                 "last_success_at": now}], ["user_id", "client"])
+    connection.execute(delete(CLIENT).where(CLIENT.c.last_success_at < now - KNOWN_CLIENT_FOR))
+    return issue_token(connection, attempt.user.id, now, ttl)
+
+
+def lift_login_limit(connection: Connection, user_id: str) -> int:
+    """Forget the user's refused logins (an administrator lifting a limit); how many."""
+    return connection.execute(delete(FAILURE).where(FAILURE.c.user_id == user_id)).rowcount
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

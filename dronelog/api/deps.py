@@ -36,16 +36,21 @@ def current_user(request: Request, conn: ConnectionDep) -> User:
 
 def authenticate(request: Request, conn: Connection) -> User:
     """The user of the request's bearer token (401 without a valid one)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Problem(401, "Unauthorized", "send a bearer token: Authorization: Bearer <token>",
-                      headers={"WWW-Authenticate": "Bearer"})
-    user = user_for_token(conn, token.strip(), request.app.state.clock.now())
+    user = user_for_token(conn, bearer_token(request), request.app.state.clock.now())
     if user is None:
         raise Problem(401, "Unauthorized", "the token is unknown, expired or revoked",
                       headers={"WWW-Authenticate": "Bearer"})
     return user
+
+
+def bearer_token(request: Request) -> str:
+    """The token of the request's `Authorization: Bearer` header (401 without one)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "Unauthorized", "send a bearer token: Authorization: Bearer <token>",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
 
 
 UserDep = Annotated[User, Depends(current_user)]

@@ -434,3 +434,14 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     subject: str = Field(max_length=128)
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+class LoginClient(SQLModel, table=True):
+    """A client address a user has logged in from: the login limit trusts it for that user
+    (docs/security.md, "Login attempt limit")."""
+
+    __tablename__ = "login_client"
+
+    user_id: str = Field(primary_key=True, max_length=64)
+    client: str = Field(primary_key=True, max_length=64)
+    last_success_at: datetime = Field(sa_column=_utc(nullable=False))
