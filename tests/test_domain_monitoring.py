@@ -180,3 +180,58 @@ def test_silent_or_not_each_condition_is_raised_cleared_or_unknown_as_the_data_a
             reports(silence_s=silence_s, every_s=every_s, speed=speed, sideways_m=sideways_m,
                     latency_s=latency_s), (cargo(deadline_in_s),)), NOW, RULES)
         assert kinds(perfect) == raised
+
+
+# --- diverted cargo ------------------------------------------------------------------------
+
+ELSEWHERE = point(ORIGIN, 0.0, 12_000)  # the new destination, 12 km north
+
+
+def diverted(flight_reports, deadline_in_s: float, diverted_flag: bool = True):
+    item = Cargo("SP-1", "stat", NOW + timedelta(seconds=deadline_in_s), "LAB", 5.0,
+                 DESTINATION)
+    return FlightSnapshot("F1", "uav-02", "OTHER", (ORIGIN, ELSEWHERE), flight_reports,
+                          (item,), diverted=diverted_flag)
+
+
+def heading_north(**fields):
+    """Reports along the old route (the ETA is to ELSEWHERE all the same)."""
+    return reports(**fields)
+
+
+def test_a_flight_diverted_away_from_the_lab_raises_cargo_diverted():
+    evaluation = evaluate_flight(diverted(heading_north(), deadline_in_s=4 * 3600), NOW, RULES)
+    assert ("SP-1", AlertKind.CARGO_DIVERTED) in kinds(evaluation)
+    alert = next(c for c in evaluation.conditions if c.kind is AlertKind.CARGO_DIVERTED)
+    assert alert.site_id == "LAB" and alert.details["new_destination_site_id"] == "OTHER"
+    assert "diverted away from its destination" in alert.message
+    # far from a breach even by way of the other site: the prediction cannot be told yet
+    assert ("SP-1", AlertKind.PREDICTED_BREACH) in unknowns(evaluation)
+    assert ("SP-1", AlertKind.PREDICTED_BREACH) not in kinds(evaluation)
+
+
+def test_a_diversion_that_makes_the_deadline_impossible_is_a_predicted_breach():
+    # some 11 km to the other site and 20 km back to the lab at 18 m/s: about 29 min
+    evaluation = evaluate_flight(diverted(heading_north(), deadline_in_s=15 * 60), NOW, RULES)
+    assert {("SP-1", AlertKind.CARGO_DIVERTED), ("SP-1", AlertKind.PREDICTED_BREACH)} <= \
+        kinds(evaluation)
+
+
+def test_diverted_cargo_is_known_even_while_the_drone_is_silent():
+    evaluation = evaluate_flight(diverted(heading_north(silence_s=300), deadline_in_s=15 * 60),
+                                 NOW, RULES)
+    assert ("SP-1", AlertKind.CARGO_DIVERTED) in kinds(evaluation)
+    assert ("SP-1", AlertKind.PREDICTED_BREACH) in unknowns(evaluation)
+
+
+def test_cargo_carried_part_of_the_way_on_a_planned_flight_is_not_diverted():
+    evaluation = evaluate_flight(diverted(heading_north(), deadline_in_s=15 * 60,
+                                          diverted_flag=False), NOW, RULES)
+    assert not {k for k in kinds(evaluation) | unknowns(evaluation) if k[0] == "SP-1"}
+
+
+def test_a_diversion_to_the_specimens_own_destination_is_no_alert():
+    item = Cargo("SP-1", "stat", NOW + timedelta(hours=2), "LAB", 5.0, DESTINATION)
+    evaluation = evaluate_flight(FlightSnapshot("F1", "uav-02", "LAB", ROUTE, reports(), (item,),
+                                                diverted=True), NOW, RULES)
+    assert kinds(evaluation) == set()

@@ -1,7 +1,9 @@
-"""The turnaround engine with drones whose clocks are wrong and links that go silent, through
-the sweep on SQLite and PostgreSQL: liveness by the server's received time, ETA and battery
-on corrected times, and silence that never clears an alert."""
+"""The turnaround engine with drones whose clocks are wrong, links that go silent and flights
+that divert, through the sweep on SQLite and PostgreSQL: liveness by the server's received
+time, ETA and battery on corrected times, silence that never clears an alert, and cargo
+diverted away from its destination."""
 
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -117,3 +119,32 @@ def test_silence_keeps_the_predicted_breach_and_off_route_until_fresh_data_clear
     assert {("predicted_breach", "SP-1"), ("off_route", "F1"),
             ("lost_link", "F1")} <= net.alerts("resolved")
     assert not {k for k, _ in net.active()} & {"predicted_breach", "off_route", "lost_link"}
+
+
+def diverted(net, at_min: float, to: str = "wjwsy"):
+    return m.FlightDiverted(schema_version=1, event_id=uuid.uuid4(), kind="diverted",
+                            event_time=net.at(at_min), drone_id="uav-02", flight_id="F1",
+                            new_destination_site_id=to, reason="weather over the lab")
+
+
+def test_cargo_diverted_away_from_its_lab_raises_its_own_alert_and_keeps_the_prediction(net):
+    airborne(net)
+    crawl = between(TOWN_POINT, WAYPOINT, 0.5)
+    net.fly(19, 20, speed=3.0, path=lambda minute: crawl)
+    net.sweep_at(20)
+    assert ("predicted_breach", "SP-1") in net.active()
+    net.store(diverted(net, 20.5))
+    net.fly(20 + 5 / 60, 21, speed=3.0, seq0=100, path=lambda minute: crawl)
+    net.sweep_at(21)
+    assert {("cargo_diverted", "SP-1"), ("predicted_breach", "SP-1")} <= net.active()
+    assert net.alerts("resolved") == set()
+
+
+def test_a_diversion_with_time_to_spare_warns_and_leaves_the_prediction_to_come(net):
+    airborne(net)
+    net.fly(6, 7, path=lambda minute: between(TOWN_POINT, WAYPOINT, 0.1))
+    net.store(diverted(net, 7))
+    net.fly(7 + 5 / 60, 8, seq0=100, path=lambda minute: between(TOWN_POINT, WAYPOINT, 0.1))
+    net.sweep_at(8)
+    assert ("cargo_diverted", "SP-1") in net.active()
+    assert ("predicted_breach", "SP-1") not in net.alerts()

@@ -5,8 +5,8 @@ Two families:
 - *state* alerts hold while their condition holds and resolve themselves when it clears
   (lost link, low battery, off route, turnaround warning, predicted breach);
 - *latched* alerts record something that happened and stay until a person resolves them
-  (breach, temperature excursion, custody gap, rejected specimen). They are raised once per
-  subject: resolving one by hand does not make it come back at the next sweep.
+  (breach, temperature excursion, custody gap, rejected specimen, cargo diverted). They are
+  raised once per subject: resolving one by hand does not make it come back at the next sweep.
 
 Each condition the engine looks at has one of three outcomes at a sweep:
 - *raise*: it holds (a `Condition`): an alert is opened unless one is already active;
@@ -34,6 +34,9 @@ class AlertKind(StrEnum):
     LOCATION_UNKNOWN = "location_unknown"
     CUSTODY_ANOMALY = "custody_anomaly"
     DESCRIPTION_CONFLICT = "description_conflict"
+    # 改航偏离目的地 / Diverted away from its destination: the specimen's flight was diverted
+    # to a site that is not the specimen's destination
+    CARGO_DIVERTED = "cargo_diverted"
 
 
 class Severity(StrEnum):
@@ -62,11 +65,13 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.LOCATION_UNKNOWN: Severity.HIGH,
     AlertKind.CUSTODY_ANOMALY: Severity.HIGH,
     AlertKind.DESCRIPTION_CONFLICT: Severity.HIGH,
+    AlertKind.CARGO_DIVERTED: Severity.HIGH,
 }
 
 LATCHED: frozenset[AlertKind] = frozenset({
     AlertKind.BREACH, AlertKind.TEMPERATURE_EXCURSION, AlertKind.CUSTODY_GAP,
     AlertKind.REJECTED_SPECIMEN, AlertKind.CUSTODY_ANOMALY, AlertKind.DESCRIPTION_CONFLICT,
+    AlertKind.CARGO_DIVERTED,
 })
 
 # A more pressing turnaround alert replaces a milder one on the same specimen.

@@ -16,7 +16,11 @@ the same clock as `now`. So:
   recent reports (the median shrugs off a few reports delayed in transit), and never later
   than the report was received;
 - while the drone is silent (or the route is unknown), off route, low battery and predicted
-  breach are *unknown*: their alerts stay open until fresh data says they are gone.
+  breach are *unknown*: their alerts stay open until fresh data says they are gone;
+- a flight diverted to a site that is not a specimen's destination raises "cargo diverted"
+  for that specimen, and a predicted breach if even the new plan's arrival there, plus the
+  direct flight on to the specimen's destination at the same pace, misses its deadline;
+  otherwise the prediction is unknown (the onward journey is not planned yet).
 
 Pure functions over plain snapshots and a time; the sweep (dronelog/turnaround/sweep.py)
 loads the snapshots, calls `evaluate_flight`, and reconciles.
@@ -26,6 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from statistics import median
+
+from geopy.distance import geodesic
 
 from dronelog.domain.alerts import AlertKind, Condition, Unknown
 from dronelog.domain.eta import Eta, estimate_eta, predicted_breach
@@ -50,6 +56,7 @@ class Cargo:
     deadline: datetime
     destination_site_id: str | None
     landed_to_received_min: float = 0.0
+    destination: LatLon | None = None  # where its destination is, if known
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class FlightSnapshot:
     route: tuple[LatLon, ...] | None
     reports: tuple[Report, ...] = ()
     cargo: tuple[Cargo, ...] = ()
+    diverted: bool = False  # to `destination_site_id`, a new destination
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ def evaluate_flight(flight: FlightSnapshot, now: datetime,
                     rules: MonitoringRules = MonitoringRules()) -> Evaluation:
     """Lost link, off route, low battery and the cargo's predicted breaches of a flight in
     the air, each raised, cleared or unknown (see the module doc)."""
-    result = Evaluation()
+    result = Evaluation(_diverted_cargo(flight))
     where = dict(site_id=flight.destination_site_id, drone_id=flight.drone_id)
     last = last_received(flight.reports, now)
     silent = lost_link(last, now, airborne=True, threshold_s=rules.lost_link_s)
@@ -174,21 +182,71 @@ def evaluate_flight(flight: FlightSnapshot, now: datetime,
             f"{flight.drone_id} battery {track[-1].battery_pct:.0f}% is below what "
             f"{eta.remaining_m / 1000:.1f} km to go needs plus the reserve",
             {"battery_pct": track[-1].battery_pct, "remaining_m": eta.remaining_m}, **where))
-    result.conditions += _predicted_breaches(flight, eta, now)
+    predicted, undecided = _predicted_breaches(flight, eta, now)
+    result.conditions += predicted
+    result.unknown += undecided
     return result
 
 
-def _predicted_breaches(flight: FlightSnapshot, eta: Eta, now: datetime) -> list[Condition]:
-    conditions = []
+def _diverted_away(flight: FlightSnapshot, item: Cargo) -> bool:
+    return flight.diverted and item.destination_site_id != flight.destination_site_id
+
+
+def _diverted_cargo(flight: FlightSnapshot) -> list[Condition]:
+    """"Cargo diverted" for each specimen the flight now takes away from its destination: a
+    fact of the flight's plan, known with or without telemetry."""
+    return [Condition(
+        "specimen", item.barcode, AlertKind.CARGO_DIVERTED,
+        f"{item.barcode} ({item.priority}) diverted away from its destination "
+        f"{item.destination_site_id}: {flight.flight_id} now flies to "
+        f"{flight.destination_site_id}",
+        {"flight_id": flight.flight_id, "new_destination_site_id": flight.destination_site_id,
+         "destination_site_id": item.destination_site_id,
+         "deadline": item.deadline.isoformat()},
+        site_id=item.destination_site_id, drone_id=flight.drone_id)
+        for item in flight.cargo if _diverted_away(flight, item)]
+
+
+def _predicted_breaches(flight: FlightSnapshot, eta: Eta, now: datetime
+                        ) -> tuple[list[Condition], list[Unknown]]:
+    conditions, unknown = [], []
     for item in flight.cargo:
-        if item.deadline <= now or item.destination_site_id != flight.destination_site_id:
-            continue
-        if predicted_breach(eta, item.deadline, item.landed_to_received_min):
+        if item.deadline <= now:
+            continue  # a breach, not a prediction: the specimen's own rules raise it
+        if item.destination_site_id == flight.destination_site_id:
+            arrival = eta.arrival_at
+        elif _diverted_away(flight, item):
+            arrival = _earliest_onward_arrival(flight, item, eta)
+            if arrival is None or not _misses(arrival, item, eta):
+                unknown.append(Unknown("specimen", item.barcode, AlertKind.PREDICTED_BREACH,
+                                       "diverted: the onward journey is not planned yet"))
+                continue
+        else:
+            continue  # carried part of the way (a relay): no prediction to make
+        if arrival is not None and _misses(arrival, item, eta):
             conditions.append(Condition(
                 "specimen", item.barcode, AlertKind.PREDICTED_BREACH,
                 f"{item.barcode} ({item.priority}) will miss its deadline "
-                f"{item.deadline:%H:%M} UTC: arrival expected {eta.arrival_at:%H:%M} UTC",
-                {"deadline": item.deadline.isoformat(), "eta": eta.arrival_at.isoformat()
-                 if eta.arrival_at else None, "flight_id": flight.flight_id},
-                site_id=item.destination_site_id, drone_id=flight.drone_id))
-    return conditions
+                f"{item.deadline:%H:%M} UTC: arrival expected {arrival:%H:%M} UTC",
+                {"deadline": item.deadline.isoformat(), "eta": arrival.isoformat(),
+                 "flight_id": flight.flight_id}, site_id=item.destination_site_id,
+                drone_id=flight.drone_id))
+    return conditions, unknown
+
+
+def _misses(arrival: datetime, item: Cargo, eta: Eta) -> bool:
+    return predicted_breach(replace(eta, arrival_at=arrival), item.deadline,
+                            item.landed_to_received_min)
+
+
+def _earliest_onward_arrival(flight: FlightSnapshot, item: Cargo, eta: Eta
+                             ) -> datetime | None:
+    """The earliest the specimen can reach its destination after a diversion: the new
+    plan's arrival, then straight on at the flight's pace (no waiting, no second flight's
+    preparation: a lower bound). None when the arrival, the pace or a place is unknown."""
+    if eta.arrival_at is None or item.destination is None or flight.route is None:
+        return None
+    if eta.speed_mps <= 0:
+        return None
+    onward_m = geodesic(flight.route[-1], item.destination).meters
+    return eta.arrival_at + timedelta(seconds=onward_m / eta.speed_mps)

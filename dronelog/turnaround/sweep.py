@@ -155,10 +155,17 @@ def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules)
             tuple(route) if route else None,
             tuple(reports.get(flight.drone_id, ())),
             tuple(Cargo(row.barcode, row.priority, as_utc(row.deadline),
-                        row.destination_site_id, row.landed_to_received_min or 0.0)
-                  for row in cargo.get(flight.flight_id, [])))
+                        row.destination_site_id, row.landed_to_received_min or 0.0,
+                        _point(site_points, row.destination_site_id))
+                  for row in cargo.get(flight.flight_id, [])),
+            diverted=bool(flight.diverted) or flight.state == "diverted")
         result.extend(evaluate_flight(snapshot, now, monitoring_rules))
     return result
+
+
+def _point(site_points, site_id: str | None) -> tuple[float, float] | None:
+    site = site_points.get(site_id)
+    return (site.lat, site.lon) if site else None
 
 
 def _cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str, list]:
