@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from dronelog import __version__
 from dronelog.api import access_log, problems
+from dronelog.api.body_limit import BodyLimit
 from dronelog.api.metrics import build_registry
 from dronelog.api.routes import (
     admin,
@@ -45,6 +46,7 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
         max_age=timedelta(seconds=settings.max_event_age_s))
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
+    app.add_middleware(BodyLimit)  # outermost: before anything reads a body
     for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
                    admin, audit, dashboards):  # last: the web dashboards at /
         app.include_router(module.router)
