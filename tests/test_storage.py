@@ -33,6 +33,8 @@ def sorted_out(*pairs):
 
 def custody(name, **changes):
     payload = EXAMPLES[name] | changes
+    if payload["actor"]["kind"] == "drone":
+        return LAYOUT.drone_custody(payload["actor"]["id"]), payload
     return LAYOUT.site_custody(payload["site_id"]), payload
 
 
@@ -106,15 +108,27 @@ def test_a_plan_arriving_after_the_takeoff_fills_in_the_route(engine):
     assert kinds == ["planned", "takeoff"]
 
 
-def test_drone_presence_follows_the_newest_status_whatever_the_arrival_order(engine):
-    online = EXAMPLES["status"]
-    offline = online | {"event_id": "5e6f7081-92a3-44b5-86c7-d8e9fa0b1c77", "online": False,
-                        "reason": "will", "event_time": "2026-11-22T07:30:00+08:00"}
+def test_drone_presence_follows_the_status_delivered_last_so_a_last_will_works(engine):
+    """A last will is composed at connect time: its event_time is older than the 'online'
+    the drone published after connecting, but the broker delivers it when the link dies."""
+    online = EXAMPLES["status"] | {"event_time": "2026-11-22T07:00:01+08:00"}
+    will = online | {"event_id": "5e6f7081-92a3-44b5-86c7-d8e9fa0b1c77", "online": False,
+                     "reason": "will", "event_time": "2026-11-22T07:00:00+08:00"}
     writer = BatchWriter(engine)
-    writer.write(sorted_out((LAYOUT.status("uav-03"), offline)).accepted, [])
-    writer.write(sorted_out((LAYOUT.status("uav-03"), online)).accepted, [])  # older, late
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT online FROM drone")).scalar_one() in (False, 0)
+
+    def presence():
+        with engine.connect() as connection:
+            return bool(connection.execute(text("SELECT online FROM drone")).scalar_one())
+
+    writer.write(sorted_out((LAYOUT.status("uav-03"), online)).accepted, [])
+    assert presence() is True
+    CLOCK.advance(seconds=600)  # the link dies ten minutes later
+    writer.write(sorted_out((LAYOUT.status("uav-03"), will)).accepted, [])
+    assert presence() is False
+    # a redelivered copy of the old 'online' (already stored) does not bring it back
+    CLOCK.advance(seconds=5)
+    writer.write(sorted_out((LAYOUT.status("uav-03"), online)).accepted, [])
+    assert presence() is False
     assert count(engine, "SELECT count(*) FROM drone_status_event") == 2
 
 

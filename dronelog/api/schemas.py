@@ -33,6 +33,7 @@ class CustodyStep(BaseModel):
     flight_id: str | None = None
     drone_id: str | None = None
     reason: str | None = None
+    recorded_by: str | None = None  # the authenticated sender (drone:, site:, user:)
 
 
 class Position(BaseModel):
@@ -51,11 +52,13 @@ class SpecimenSummary(BaseModel):
     priority: str
     state: str
     origin_site_id: str
-    destination_site_id: str
-    collected_at: datetime
+    destination_site_id: str | None = None  # unknown while the specimen is undescribed
+    site_id: str | None = None  # where it is now (None: in the air, or location unknown)
+    collected_at: datetime  # collection, or its first step when collection was not scanned
     deadline: datetime
     received_at: datetime | None = None
-    turnaround: str  # on_track, warning, breached, met, missed
+    turnaround: str  # on_track, warning, breached, met, missed, rejected
+    problems: list[str] = []  # misrouted, location_unknown, excursion, seal_changed, ...
 
 
 class TemperatureReading(BaseModel):
@@ -67,7 +70,7 @@ class TemperatureReading(BaseModel):
 class SpecimenDetail(SpecimenSummary):
     blood_product: str | None = None
     temperature_class: str
-    order_ref: str
+    order_ref: str | None = None
     container_id: str | None = None
     flight_id: str | None = None
     drone_id: str | None = None
@@ -76,8 +79,13 @@ class SpecimenDetail(SpecimenSummary):
     temp_out_of_range_s: float = 0.0
     excursion: bool = False
     custody_gaps: list[str] = []
-    allowed_min_c: float  # the temperature class's band in transport
-    allowed_max_c: float
+    anomalies: list[str] = []  # custody rules broken by the record (kept, never dropped)
+    description_source: str  # origin_collection, collection, handover, receipt, none
+    description_conflicts: list[str] = []
+    seal_packed: str | None = None  # the seal its container was packed with
+    seal_found: str | None = None  # the seal found on unloading or receipt
+    allowed_min_c: float | None = None  # the temperature class's band in transport
+    allowed_max_c: float | None = None
     temperature: list["TemperatureReading"] = []  # payload box, on the flights it rode
     position: Position | None = None
     eta: datetime | None = None

@@ -56,23 +56,24 @@ class Sender:
     id: str  # drone id, site id, or user id
     site_id: str | None = None  # the site a site device or a person works at
     steps: frozenset[str] = ALL_STEPS
+    account: str | None = None  # the API account it signed in with (people, HTTP devices)
 
     @property
     def identity(self) -> str:
-        return f"{'user' if self.kind is SenderKind.STAFF else self.kind.value}:{self.id}"
+        return f"user:{self.account}" if self.account else f"{self.kind.value}:{self.id}"
 
     @classmethod
     def drone(cls, drone_id: str) -> "Sender":
         return cls(SenderKind.DRONE, drone_id, None, DRONE_STEPS)
 
     @classmethod
-    def site(cls, site_id: str, identity: str | None = None) -> "Sender":
-        """A site's device; `identity` is the device's own account when it has one (HTTP)."""
-        return cls(SenderKind.SITE, identity or site_id, site_id, ALL_STEPS)
+    def site(cls, site_id: str, account: str | None = None) -> "Sender":
+        """A site's device: on the site's MQTT topic, or signed in to the API as `account`."""
+        return cls(SenderKind.SITE, site_id, site_id, ALL_STEPS, account)
 
     @classmethod
     def staff(cls, user_id: str, site_id: str, steps: frozenset[str] = LAB_STEPS) -> "Sender":
-        return cls(SenderKind.STAFF, user_id, site_id, steps)
+        return cls(SenderKind.STAFF, user_id, site_id, steps, user_id)
 
 
 class RefusalCode(StrEnum):

@@ -351,6 +351,29 @@ class _Seals:
                 self.changes.append(change)
 
 
+def problems(state: str, excursion: bool, custody_gaps: list[str], anomalies: list[str],
+             description_conflicts: list[str], description_source: str) -> list[str]:
+    """What the bench must see before it receives a specimen, as codes the screens name in
+    the user's language: every open problem, none hidden behind a green 'normal'."""
+    found = []
+    if state in ("misrouted", "location_unknown"):
+        found.append(state)
+    if excursion:
+        found.append("excursion")
+    if any(gap.startswith("seal changed") for gap in custody_gaps):
+        found.append("seal_changed")
+    if any(not gap.startswith("seal changed") for gap in custody_gaps):
+        found.append("custody_gap")
+    if anomalies:
+        found.append("custody_anomaly")
+    if description_conflicts:
+        found.append("description_conflict")
+    if description_source in ("receipt", "none"):
+        found.append("described_at_receipt" if description_source == "receipt"
+                     else "undescribed")
+    return found
+
+
 def _missing_steps(present: Iterable[str]) -> list[str]:
     """Each step of the chain missing before a later one, named against the first later step
     present ("received without a loaded step")."""

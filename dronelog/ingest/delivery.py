@@ -5,7 +5,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dronelog.contract.topics import TopicAddress
+from dronelog.contract.topics import Channel, TopicAddress
+from dronelog.domain.custody_rules import Sender
 
 
 @dataclass(slots=True)
@@ -18,6 +19,7 @@ class Delivery:
     mid: int = 0
     qos: int = 0
     generation: int = 0  # which broker connection it arrived on (acks are only valid there)
+    sender: Sender | None = None  # who the API authenticated; over MQTT the topic says it
 
 
 class RejectReason(StrEnum):
@@ -28,6 +30,8 @@ class RejectReason(StrEnum):
     SCHEMA_INVALID = "schema_invalid"
     IMPOSSIBLE_VALUE = "impossible_value"
     IDENTITY_MISMATCH = "identity_mismatch"
+    STEP_NOT_ALLOWED = "step_not_allowed"
+    ACTOR_MISMATCH = "actor_mismatch"
     EVENT_TIME_OUT_OF_RANGE = "event_time_out_of_range"
     STORAGE_REJECTED = "storage_rejected"
 
@@ -38,6 +42,12 @@ class Accepted:
     address: TopicAddress
     event: Any  # one of the contract's message models
 
+    @property
+    def sender(self) -> Sender:
+        """Who sent it: the API's authenticated user, or the device the broker's ACL lets
+        publish on this topic (a drone on its own topics, a site's scanner on its site's)."""
+        return self.delivery.sender or sender_for(self.address)
+
 
 @dataclass(slots=True)
 class Rejected:
@@ -45,3 +55,10 @@ class Rejected:
     reason_code: RejectReason
     reason: str
     event_id: str | None = None
+
+
+def sender_for(address: TopicAddress) -> Sender:
+    """The sender a contract topic belongs to under the shipped broker ACL."""
+    if address.channel is Channel.SITE_CUSTODY:
+        return Sender.site(address.subject_id)
+    return Sender.drone(address.subject_id)

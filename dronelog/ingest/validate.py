@@ -1,7 +1,9 @@
 """Validate stage: checks that need context the schema cannot see.
 
-- identity: the drone or site named in the topic (the sender's credentials) must be the one
-  the payload speaks for, so a scanner at one site cannot record handovers at another;
+- identity and authority: the drone or site named in the topic (the sender's credentials),
+  or the user the API authenticated, must be the one the payload speaks for, and may record
+  that custody step (domain/custody_rules.py): a scanner at one site cannot record handovers
+  at another, a drone records only the loading and unloading of itself;
 - event time: not further ahead than the allowed clock skew, not older than the retention of
   late events. Late and out-of-order events inside that window are accepted.
 """
@@ -9,23 +11,22 @@
 from datetime import datetime, timedelta
 
 from dronelog.contract.messages import CustodyEventBase
-from dronelog.contract.topics import Channel
+from dronelog.domain.custody_rules import Scan, authorize
 from dronelog.ingest.delivery import Accepted, Rejected, RejectReason
 
 
 def check_identity(accepted: Accepted) -> Rejected | None:
-    channel, subject, event = accepted.address.channel, accepted.address.subject_id, accepted.event
-    if channel is Channel.SITE_CUSTODY:
-        if event.site_id != subject:
-            return _mismatch(accepted, f"topic is for site {subject!r} but the event says "
-                                       f"site_id {event.site_id!r}")
-        return None
-    if channel is Channel.DRONE_CUSTODY:
-        assert isinstance(event, CustodyEventBase)
-        if event.actor.kind != "drone" or event.actor.id != subject:
-            return _mismatch(accepted, f"topic is for drone {subject!r} but the event's actor is "
-                                       f"{event.actor.kind} {event.actor.id!r}")
-        return None
+    """The sender may record this event: a custody scan passes the custody rules' authority
+    check (domain/custody_rules.py); any other event names the drone whose topic it is on."""
+    event = accepted.event
+    if isinstance(event, CustodyEventBase):
+        refusal = authorize(Scan(event.kind, event.site_id, event.actor.kind, event.actor.id,
+                                 getattr(event, "drone_id", None)), accepted.sender)
+        if refusal is None:
+            return None
+        return Rejected(accepted.delivery, RejectReason(refusal.code.value), refusal.reason,
+                        str(event.event_id))
+    subject = accepted.address.subject_id
     if event.drone_id != subject:
         return _mismatch(accepted, f"topic is for drone {subject!r} but the event says "
                                    f"drone_id {event.drone_id!r}")

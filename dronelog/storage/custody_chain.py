@@ -28,6 +28,8 @@ GENESIS = "0" * 64
 CHAINED_FIELDS = ("event_id", "barcode", "kind", "site_id", "actor_kind", "actor_id",
                   "event_time", "received_at", "container_id", "seal_id", "flight_id",
                   "drone_id", "reason", "note")
+# Chained when present: rows stored before these columns existed keep their hashes.
+OPTIONAL_CHAINED_FIELDS = ("recorded_by", "description")
 
 
 def canonical(row: Any) -> bytes:
@@ -40,6 +42,9 @@ def canonical(row: Any) -> bytes:
         elif value is not None:
             value = str(value)
         values[name] = value
+    for name in OPTIONAL_CHAINED_FIELDS:
+        if row.get(name) is not None:
+            values[name] = str(row[name])
     return json.dumps(values, sort_keys=True, ensure_ascii=False,
                       separators=(",", ":")).encode()
 

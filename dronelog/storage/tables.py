@@ -46,6 +46,7 @@ class Drone(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_column=_utc(nullable=False))
     online: bool | None = None
     status_event_time: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    status_received_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     display_name: str | None = Field(default=None, max_length=200)
     model: str | None = Field(default=None, max_length=100)
     home_site_id: str | None = Field(default=None, max_length=64)
@@ -121,7 +122,9 @@ class TelemetryPoint(SQLModel, table=True):
 
 
 class Specimen(SQLModel, table=True):
-    """A specimen or blood unit, as first described by its collecting event."""
+    """A specimen or blood unit, as described by its most believable event: the origin's
+    collection outranks any other (domain/custody_rules.py); every description sent is kept
+    on its custody event."""
 
     barcode: str = Field(primary_key=True, max_length=64)
     kind: str = Field(max_length=32)
@@ -133,6 +136,11 @@ class Specimen(SQLModel, table=True):
     order_ref: str = Field(max_length=64)
     first_event_id: UUID
     first_seen_at: datetime = Field(sa_column=_utc(nullable=False))
+    description_source: str = Field(
+        default="origin_collection", max_length=20,
+        sa_column_kwargs={"server_default": "collection"},
+        description="where the description believed came from (domain/custody_rules.py)")
+    description_event_id: UUID | None = None
 
 
 class Container(SQLModel, table=True):
@@ -166,6 +174,10 @@ class CustodyEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=32)
     note: str | None = Field(default=None, max_length=500)
     stored_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
+    recorded_by: str | None = Field(default=None, max_length=80,
+                                    description="the authenticated sender: drone:, site:, user:")
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True),
+                                    description="the specimen description sent with it (JSON)")
 
 
 class CustodyLink(SQLModel, table=True):
@@ -227,9 +239,11 @@ class SpecimenTracking(SQLModel, table=True):
     priority: str = Field(max_length=16)
     kind: str = Field(max_length=32)
     origin_site_id: str = Field(max_length=64)
-    destination_site_id: str = Field(max_length=64)
+    destination_site_id: str | None = Field(default=None, max_length=64,
+                                            description="unknown while undescribed")
     temperature_class: str = Field(max_length=16)
-    collected_at: datetime = Field(sa_column=_utc(nullable=False))
+    collected_at: datetime = Field(sa_column=_utc(nullable=False),
+                                   description="collection, or the first step seen without it")
     deadline: datetime = Field(sa_column=_utc(nullable=False))
     warning_at: datetime = Field(sa_column=_utc(nullable=False))
     landed_to_received_min: float | None = None
@@ -244,6 +258,11 @@ class SpecimenTracking(SQLModel, table=True):
     container_id: str | None = Field(default=None, max_length=64)
     site_id: str | None = Field(default=None, max_length=64)
     custody_gaps: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    anomalies: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    description_source: str = Field(default="origin_collection", max_length=20)
+    description_conflicts: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    seal_packed: str | None = Field(default=None, max_length=64)
+    seal_found: str | None = Field(default=None, max_length=64)
     temp_min_c: float | None = None
     temp_max_c: float | None = None
     temp_out_of_range_s: float = 0.0

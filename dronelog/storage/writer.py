@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table, case
 
 from dronelog.clock import Clock, SystemClock
 from dronelog.contract.messages import (
@@ -20,6 +20,7 @@ from dronelog.contract.messages import (
     FlightPlanned,
     Telemetry,
 )
+from dronelog.domain.custody_rules import RANK, DescriptionSource, description_source
 from dronelog.ingest.delivery import Accepted, Rejected
 from dronelog.storage import custody_chain, tables
 from dronelog.storage.portable import as_utc, dialect_insert
@@ -55,6 +56,7 @@ class BatchWriter:
         """Store everything in one transaction, or nothing (the exception propagates)."""
         result = WriteResult()
         new_drones: set[str] = set()
+        new_statuses: set = set()
         with self.engine.begin() as connection:
             events = self._event_rows(accepted, self.clock.now())
             for table, rows in events.items():
@@ -68,9 +70,11 @@ class BatchWriter:
                     if table is CUSTODY_EVENT:
                         custody_chain.append(connection, [r for r in rows
                                                           if r["event_id"] in new_ids])
+                    elif table is STATUS_EVENT:
+                        new_statuses = new_ids
                 result.stored[table.name] = inserted
                 result.duplicates += len(rows) - inserted
-            self._write_registries(connection, accepted, new_drones)
+            self._write_registries(connection, accepted, new_drones, new_statuses)
             if rejected:
                 result.dead_lettered = len(self._insert_new(
                     connection, DEAD_LETTER, [_dead_letter_row(r) for r in rejected], "digest"))
@@ -99,7 +103,8 @@ class BatchWriter:
                                           {"stored_at": stored_at})
             elif isinstance(event, CustodyEventBase):
                 rows[CUSTODY_EVENT].append(_custody_row(event, received_at) |
-                                           {"stored_at": stored_at})
+                                           {"stored_at": stored_at,
+                                            "recorded_by": item.sender.identity})
             elif isinstance(event, DroneStatus):
                 rows[STATUS_EVENT].append(_status_row(event, received_at))
             else:
@@ -107,8 +112,9 @@ class BatchWriter:
         return rows
 
     def _write_registries(self, connection: Connection, accepted: list[Accepted],
-                          new_drones: set[str]) -> None:
-        """First sight of drones, flights, specimens and containers; latest drone status."""
+                          new_drones: set[str], new_statuses: set) -> None:
+        """First sight of drones, flights and containers; the most believable description of
+        each specimen; the latest drone status."""
         drones: dict[str, dict[str, Any]] = {}
         flights: dict[str, dict[str, Any]] = {}
         plans: dict[str, dict[str, Any]] = {}
@@ -126,24 +132,30 @@ class BatchWriter:
                 flights.setdefault(event.flight_id, _flight_row(event, seen))
             elif isinstance(event, CustodyEventBase):
                 if event.specimen is not None:
-                    specimens.setdefault(event.barcode, _specimen_row(event, seen))
+                    row = _specimen_row(event, seen)
+                    held = specimens.get(event.barcode)
+                    if held is None or (RANK[DescriptionSource(row["description_source"])] >
+                                        RANK[DescriptionSource(held["description_source"])]):
+                        specimens[event.barcode] = row
                 container_id = getattr(event, "container_id", None)
                 if container_id:
                     containers.setdefault(container_id, {"id": container_id,
                                                          "first_seen_at": seen})
-            elif isinstance(event, DroneStatus):
+            elif isinstance(event, DroneStatus) and event.event_id in new_statuses:
                 latest = statuses.get(event.drone_id)
-                if latest is None or event.event_time > latest["status_event_time"]:
+                if latest is None or seen >= latest["status_received_at"]:
                     statuses[event.drone_id] = {
                         "id": event.drone_id, "first_seen_at": seen, "online": event.online,
-                        "status_event_time": as_utc(event.event_time)}
+                        "status_event_time": as_utc(event.event_time),
+                        "status_received_at": seen}
         self._insert_missing(connection, DRONE, "id", list(drones.values()))
         new_drones.update(drones)
         self._insert_missing(connection, FLIGHT, "id",
                              [row for key, row in flights.items() if key not in plans])
         if plans:
             self._upsert_plans(connection, list(plans.values()))
-        self._insert_missing(connection, SPECIMEN, "barcode", list(specimens.values()))
+        if specimens:
+            self._upsert_descriptions(connection, list(specimens.values()))
         self._insert_missing(connection, CONTAINER, "id", list(containers.values()))
         if statuses:
             self._upsert_statuses(connection, list(statuses.values()))
@@ -164,16 +176,31 @@ class BatchWriter:
         )
         connection.execute(statement, rows)
 
+    def _upsert_descriptions(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        """A description replaces the one held only when it comes from a more believable
+        source (domain/custody_rules.py: the origin's collection first); the others stay on
+        their custody events as evidence, and the tracker names them as conflicts."""
+        statement = self._insert(SPECIMEN)
+        statement = statement.on_conflict_do_update(
+            index_elements=["barcode"],
+            set_={column: statement.excluded[column] for column in _DESCRIBED},
+            where=_rank(SPECIMEN.c.description_source) <
+            _rank(statement.excluded.description_source),
+        )
+        connection.execute(statement, rows)
+
     def _upsert_statuses(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
-        """The drone's presence follows its newest status by event time, whatever the order
-        in which the status messages arrive."""
+        """The drone's presence follows the status the broker delivered last (by received
+        time): a last will is composed at connect time, so its event_time is old, but the
+        broker delivers it when the link is lost."""
         statement = self._insert(DRONE)
         statement = statement.on_conflict_do_update(
             index_elements=["id"],
             set_={"online": statement.excluded.online,
-                  "status_event_time": statement.excluded.status_event_time},
-            where=(DRONE.c.status_event_time.is_(None)
-                   | (DRONE.c.status_event_time < statement.excluded.status_event_time)),
+                  "status_event_time": statement.excluded.status_event_time,
+                  "status_received_at": statement.excluded.status_received_at},
+            where=(DRONE.c.status_received_at.is_(None)
+                   | (DRONE.c.status_received_at <= statement.excluded.status_received_at)),
         )
         connection.execute(statement, rows)
 
@@ -211,6 +238,14 @@ def _flight_row(event: FlightEventBase, seen: datetime) -> dict[str, Any]:
     }
 
 
+_DESCRIBED = ("kind", "blood_product", "priority", "temperature_class", "origin_site_id",
+              "destination_site_id", "order_ref", "description_source", "description_event_id")
+
+
+def _rank(column):
+    return case({source.value: rank for source, rank in RANK.items()}, value=column, else_=1)
+
+
 def _custody_row(event: CustodyEventBase, received_at: datetime) -> dict[str, Any]:
     return {
         "event_id": event.event_id, "barcode": event.barcode, "kind": event.kind,
@@ -221,6 +256,7 @@ def _custody_row(event: CustodyEventBase, received_at: datetime) -> dict[str, An
         "flight_id": getattr(event, "flight_id", None),
         "drone_id": getattr(event, "drone_id", None),
         "reason": getattr(event, "reason", None), "note": getattr(event, "note", None),
+        "description": event.specimen.model_dump_json() if event.specimen else None,
     }
 
 
@@ -233,6 +269,9 @@ def _specimen_row(event: CustodyEventBase, seen: datetime) -> dict[str, Any]:
         "origin_site_id": details.origin_site_id,
         "destination_site_id": details.destination_site_id, "order_ref": details.order_ref,
         "first_event_id": event.event_id, "first_seen_at": seen,
+        "description_source": description_source(event.kind, event.site_id,
+                                                 details.origin_site_id).value,
+        "description_event_id": event.event_id,
     }
 
 

@@ -45,10 +45,15 @@ def compute(connection: Connection, day: date, zone: str, now: datetime) -> list
         flown[(flight.origin_site_id, flight.destination_site_id)] += 1
     groups: dict[tuple, list] = defaultdict(list)
     for row in specimens:
+        if row.destination_site_id is None:
+            continue  # never described: no route to count it on (its alerts say so)
         groups[(row.origin_site_id, row.destination_site_id, row.priority, row.kind)].append(row)
     report = []
     for (origin, destination, priority, kind), rows in sorted(groups.items()):
-        received = [r for r in rows if r.received_at is not None]
+        # on time counts specimens received and kept: a rejected one (even after its
+        # receipt) is collected again, and a misrouted one was never received where it
+        # should have been
+        received = [r for r in rows if r.state == "received" and r.received_at is not None]
         on_time = [r for r in received if as_utc(r.received_at) <= as_utc(r.deadline)]
         legs = {
             "": [_minutes(r.collected_at, r.received_at) for r in received],
@@ -68,6 +73,8 @@ def compute(connection: Connection, day: date, zone: str, now: datetime) -> list
                "rejections": sum(1 for r in rows if r.rejected_at is not None),
                "flights": flown.get((origin, destination), 0), "computed_at": now}
         for leg, values in legs.items():
+            # a leg timed backwards is a custody anomaly (alerted), not a duration
+            values = [value for value in values if value >= 0]
             for percent in (50, 90):
                 value = nearest_rank(values, percent)
                 row[f"p{percent}{leg}_min"] = round(value, 2) if value is not None else None

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Table, and_, func, select
 
+from dronelog.domain.custody_rules import Description, stored_first
 from dronelog.domain.facts import CustodyFact, FlightFact, SitePoint, SpecimenFacts, TelemetryFact
 from dronelog.domain.monitoring import Report
 from dronelog.storage import tables
@@ -47,8 +48,28 @@ def custody_facts(connection: Connection, barcodes: Iterable[str]
                 site_id=row.site_id, actor_kind=row.actor_kind, actor_id=row.actor_id,
                 event_time=as_utc(row.event_time), container_id=row.container_id,
                 seal_id=row.seal_id, flight_id=row.flight_id, drone_id=row.drone_id,
-                reason=row.reason))
+                reason=row.reason, received_at=as_utc(row.received_at),
+                recorded_by=row.recorded_by))
     return facts
+
+
+def descriptions(connection: Connection, barcodes: Iterable[str]
+                 ) -> dict[str, list[Description]]:
+    """Every description sent for each specimen, with the event that carried it. A
+    specimen stored before descriptions were kept per event has its registry row only."""
+    found: dict[str, list[Description]] = defaultdict(list)
+    columns = (CUSTODY.c.barcode, CUSTODY.c.event_id, CUSTODY.c.kind, CUSTODY.c.site_id,
+               CUSTODY.c.received_at, CUSTODY.c.event_time, CUSTODY.c.description)
+    for chunk in _chunks(barcodes):
+        for row in connection.execute(select(*columns).where(
+                CUSTODY.c.barcode.in_(chunk), CUSTODY.c.description.is_not(None))):
+            sent = json.loads(row.description)
+            order_ref = sent.pop("order_ref")
+            found[row.barcode].append(Description(
+                str(row.event_id), row.kind, row.site_id,
+                stored_first(as_utc(row.received_at), as_utc(row.event_time), str(row.event_id)),
+                SpecimenFacts(barcode=row.barcode, **sent), order_ref))
+    return found
 
 
 def flight_facts(connection: Connection, flight_ids: Iterable[str]

@@ -80,7 +80,9 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
     """Two index-backed queries: open specimens past their warning time (or already known
     to be in trouble), and recently closed ones that can still raise an alert."""
     recent = now - rules.lookback
-    in_trouble = or_(T.c.excursion == true(), T.c.custody_gaps != "[]")
+    in_trouble = or_(T.c.excursion == true(), T.c.custody_gaps != "[]", T.c.anomalies != "[]",
+                     T.c.description_conflicts != "[]",
+                     T.c.state.in_(("misrouted", "location_unknown")))
     open_rows = connection.execute(select(T).where(and_(
         T.c.is_open == true(), or_(T.c.warning_at <= now, in_trouble)))).all()
     closed_rows = connection.execute(select(T).where(and_(
@@ -91,7 +93,7 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
     for row in rows:
         deadline, collected = as_utc(row.deadline), as_utc(row.collected_at)
         received = as_utc(row.received_at)
-        where = dict(site_id=row.destination_site_id, drone_id=row.drone_id)
+        where = dict(site_id=row.destination_site_id or row.origin_site_id, drone_id=row.drone_id)
         facts = {"priority": row.priority, "kind": row.kind, "deadline": deadline.isoformat(),
                  "collected_at": collected.isoformat(), "flight_id": row.flight_id}
         if row.is_open and deadline <= now:
@@ -120,6 +122,7 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.CUSTODY_GAP,
                 f"{row.barcode}: " + "; ".join(gaps), facts | {"gaps": gaps}, **where))
+        conditions += _custody_rule_conditions(row, facts, where)
         if row.excursion:
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.TEMPERATURE_EXCURSION,
@@ -129,6 +132,37 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
                 facts | {"container_id": row.container_id, "temp_min_c": row.temp_min_c,
                          "temp_max_c": row.temp_max_c,
                          "seconds_out_of_range": row.temp_out_of_range_s}, **where))
+    return conditions
+
+
+def _custody_rule_conditions(row, facts: dict, where: dict) -> list[Condition]:
+    """What the custody rules found in the record (domain/specimens.py, custody_rules.py):
+    a specimen at the wrong site or nowhere known (state alerts: they hold while it is so),
+    anomalies and description conflicts (latched: a person looks and resolves)."""
+    conditions = []
+    if row.state == "misrouted":
+        conditions.append(Condition(
+            "specimen", row.barcode, AlertKind.MISROUTED,
+            f"{row.barcode} ({row.priority}) is at {row.site_id}, not at its destination "
+            f"{row.destination_site_id}: it was received or rejected there and stays open",
+            facts | {"at_site_id": row.site_id, "origin_site_id": row.origin_site_id}, **where))
+    elif row.state == "location_unknown":
+        conditions.append(Condition(
+            "specimen", row.barcode, AlertKind.LOCATION_UNKNOWN,
+            f"{row.barcode} ({row.priority}): flight {row.flight_id} ended away from every "
+            "site; the specimen's location is unknown", facts, **where))
+    anomalies = json.loads(row.anomalies)
+    if anomalies:
+        conditions.append(Condition(
+            "specimen", row.barcode, AlertKind.CUSTODY_ANOMALY,
+            f"{row.barcode}: " + "; ".join(anomalies), facts | {"anomalies": anomalies},
+            **where))
+    conflicts = json.loads(row.description_conflicts)
+    if conflicts:
+        conditions.append(Condition(
+            "specimen", row.barcode, AlertKind.DESCRIPTION_CONFLICT,
+            f"{row.barcode}: " + "; ".join(conflicts), facts | {"conflicts": conflicts},
+            **where))
     return conditions
 
 

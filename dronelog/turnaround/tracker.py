@@ -14,16 +14,18 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from dronelog.domain.facts import SpecimenFacts
+from dronelog.domain.custody_rules import DescriptionChoice, DescriptionSource, choose_description
+from dronelog.domain.facts import CustodyFact, SpecimenFacts
 from dronelog.domain.flights import FlightState, FlightStatus, flight_status
 from dronelog.domain.policies import PolicyBook
-from dronelog.domain.specimens import SpecimenState, SpecimenStatus, specimen_status
+from dronelog.domain.specimens import SpecimenStatus, specimen_status
 from dronelog.domain.telemetry_rules import pad_transitions, temperature_exposure
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
 from dronelog.storage.portable import insert_new, upsert
 from dronelog.turnaround import repository as repo
 
 WATERMARK = "tracker.watermark"
+UNKNOWN_BAND = "unknown"  # the temperature class of a specimen never described
 _IN_AIR = (FlightState.AIRBORNE.value, FlightState.DIVERTED.value)
 
 
@@ -59,24 +61,48 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
     _record_pad_events(connection, flights_to_derive, tracks)
 
     tracks.update(repo.flight_tracks(connection, all_flights - tracks.keys()))
-    details = repo.specimen_details(connection, barcodes)
+    registry = repo.specimen_details(connection, barcodes)
+    described = repo.descriptions(connection, barcodes)
     custody = repo.custody_facts(connection, barcodes)
     rows = []
     for barcode in sorted(barcodes):
-        if barcode not in details:
-            continue  # not described yet: no priority, no deadline; wait for its details
-        status = specimen_status(custody.get(barcode, []), statuses,
-                                 destination_site_id=details[barcode].destination_site_id)
-        if status is None or status.collected_at is None:
-            continue  # a turnaround is counted from collection: wait for that event
-        exposure = _exposure(details[barcode], loaded_on.get(barcode, set()),
+        facts = custody.get(barcode, [])
+        if not facts:
+            continue
+        choice = choose_description(described.get(barcode, []))
+        details, source = _believed(choice, registry.get(barcode), facts)
+        status = specimen_status(facts, statuses,
+                                 destination_site_id=details.destination_site_id)
+        exposure = _exposure(details, loaded_on.get(barcode, set()),
                              statuses, tracks, excursion_grace_s)
-        rows.append(_specimen_row(details[barcode], status, policies, exposure, statuses, now))
+        rows.append(_specimen_row(details, status, policies, exposure, statuses, now)
+                    | {"description_source": source.value,
+                       "description_conflicts": _json(choice.conflicts)})
     upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
 
     newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
     repo.write_state(connection, WATERMARK, newest.isoformat(), now)
     return TrackerRun(flights=len(flights_to_derive), specimens=len(rows))
+
+
+def _believed(choice: DescriptionChoice, registered: SpecimenFacts | None,
+              facts: list[CustodyFact]) -> tuple[SpecimenFacts, DescriptionSource]:
+    """The description to track by: the most believable one sent; for a specimen stored
+    before descriptions were kept per event, its registry row; for one never described, the
+    strictest priority and an unknown destination and band, so it is tracked (and alerted
+    on) from its first step instead of hidden."""
+    if choice.chosen is not None:
+        return choice.chosen.facts, choice.source
+    if registered is not None:
+        return registered, DescriptionSource.COLLECTION
+    first = min(facts, key=lambda f: f.event_time)
+    return SpecimenFacts(barcode=first.barcode, kind="other", priority="stat",
+                         temperature_class=UNKNOWN_BAND, origin_site_id=first.site_id,
+                         destination_site_id=None), DescriptionSource.NONE
+
+
+def _json(values) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
 
 
 def _record_pad_events(connection: Connection, flight_ids: set[str],
@@ -126,25 +152,27 @@ def _flight_row(status: FlightStatus, now: datetime) -> dict:
 def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, policies: PolicyBook,
                   exposure, statuses: dict[str, FlightStatus], now: datetime) -> dict:
     policy = policies.for_specimen(details)
+    started = status.collected_at or status.first_event_at  # the clock runs without collection
     temp_min, temp_max, outside, excursion = exposure
     flight = statuses.get(status.flight_id) if status.flight_id else None
     return {
         "barcode": details.barcode, "state": status.state.value,
-        "is_open": status.state not in (SpecimenState.RECEIVED, SpecimenState.REJECTED),
+        "is_open": not status.final,
         "priority": details.priority, "kind": details.kind,
         "origin_site_id": details.origin_site_id,
         "destination_site_id": details.destination_site_id,
         "temperature_class": details.temperature_class,
-        "collected_at": status.collected_at,
-        "deadline": policy.deadline(status.collected_at),
-        "warning_at": policy.warning_at(status.collected_at),
+        "collected_at": started,
+        "deadline": policy.deadline(started),
+        "warning_at": policy.warning_at(started),
         "landed_to_received_min": policy.landed_to_received_min,
         "loaded_at": status.loaded_at, "took_off_at": status.took_off_at,
         "landed_at": status.landed_at, "received_at": status.received_at,
         "rejected_at": status.rejected_at, "rejection_reason": status.rejection_reason,
         "flight_id": status.flight_id, "drone_id": flight.drone_id if flight else None,
         "container_id": status.container_id, "site_id": status.site_id,
-        "custody_gaps": json.dumps(list(status.custody_gaps), ensure_ascii=False),
+        "custody_gaps": _json(status.custody_gaps), "anomalies": _json(status.anomalies),
+        "seal_packed": status.seal_packed, "seal_found": status.seal_found,
         "temp_min_c": temp_min, "temp_max_c": temp_max, "temp_out_of_range_s": outside,
         "excursion": excursion, "updated_at": now,
     }

@@ -1,8 +1,11 @@
 """Custody scans over HTTP, for scanners without MQTT.
 
 The same path as the MQTT entrance: the scan is triaged as if it had arrived on the custody
-topic of the user's own site (so the identity check refuses a scan for another site), then
-stored by the same persister, idempotent on the event id. A refused scan gets a problem
+topic of the user's own site, with the signed-in user as its sender, so the custody rules'
+authority check (domain/custody_rules.py) refuses a scan at another site, a step the user
+may not record (403 `step_not_allowed`) and a scan naming someone else (422
+`actor_mismatch`); it is then stored by the same persister, idempotent on the event id, and
+recorded by the user (`recorded_by`). A refused scan gets a problem
 response with the reason (the sender is there to read it, so it is not dead-lettered). A scan
 the database itself refuses is dead-lettered by the persister, as on the MQTT path, and also
 answered as refused (`storage_rejected`).
@@ -23,6 +26,7 @@ from dronelog.api.deps import require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import CustodyAccepted
 from dronelog.contract.messages import CustodyEvent
+from dronelog.domain.custody_rules import Sender
 from dronelog.ingest.delivery import Delivery, RejectReason
 from dronelog.ingest.persist import Persister
 from dronelog.ingest.triage import triage
@@ -31,7 +35,6 @@ from dronelog.storage.writer import BatchWriter
 
 router = APIRouter(prefix="/api/v1/custody", tags=["custody"])
 Scanner = Annotated[User, Depends(require(Role.DEVICE, Role.LAB))]
-LAB_MAY_RECORD = {"received", "rejected"}
 STORE_TIMEOUT_S = 10.0
 _SCHEMA = TypeAdapter(CustodyEvent).json_schema()
 
@@ -70,17 +73,17 @@ async def _body_within_limit(request: Request, limit: int) -> bytes:
 def _store(request: Request, response: Response, user: User, body: bytes) -> CustodyAccepted:
     state = request.app.state
     topic = state.rules.layout.site_custody(user.site_id)
-    sorted_out = triage([Delivery(topic, body, datetime.now(UTC))], state.rules, state.clock)
+    sorted_out = triage([Delivery(topic, body, datetime.now(UTC), sender=_sender(user))],
+                        state.rules, state.clock)
     if sorted_out.rejected:
         refused = sorted_out.rejected[0]
         state.custody_posts.labels("refused").inc()
-        raise Problem(422, "Custody scan refused", refused.reason,
+        forbidden = refused.reason_code is RejectReason.STEP_NOT_ALLOWED
+        raise Problem(403 if forbidden else 422,
+                      "Forbidden" if forbidden else "Custody scan refused", refused.reason,
                       kind=f"urn:dronelog:problem:{refused.reason_code.value}",
                       reason_code=refused.reason_code.value)
     event = sorted_out.accepted[0].event
-    if user.role is Role.LAB and event.kind not in LAB_MAY_RECORD:
-        raise Problem(403, "Forbidden", f"lab staff record receipt or rejection, not "
-                      f"{event.kind!r}")
     give_up = threading.Event()
     timer = threading.Timer(STORE_TIMEOUT_S, give_up.set)
     timer.start()
@@ -106,6 +109,14 @@ def _store(request: Request, response: Response, user: User, body: bytes) -> Cus
                      event_id=str(event.event_id), stored=stored)
     state.custody_posts.labels("stored" if stored else "repeat").inc()
     return CustodyAccepted(event_id=str(event.event_id), stored=stored)
+
+
+def _sender(user: User) -> Sender:
+    """Who the scan is recorded by: lab staff as themselves, a device token as its site's
+    scanner (domain/custody_rules.py)."""
+    if user.role is Role.DEVICE:
+        return Sender.site(user.site_id, account=user.id)
+    return Sender.staff(user.id, user.site_id)
 
 
 def _storage_reason(engine, event_id) -> str:

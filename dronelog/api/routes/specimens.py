@@ -19,7 +19,9 @@ from dronelog.api.schemas import (
     TemperatureReading,
 )
 from dronelog.domain.eta import estimate_eta
+from dronelog.domain.specimens import problems
 from dronelog.domain.temperature import TEMPERATURE_RANGES
+from dronelog.domain.turnaround import turnaround_status
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking, TelemetryPoint
 from dronelog.turnaround import repository as repo
@@ -33,22 +35,18 @@ TEL = TelemetryPoint.__table__
 MAX_READINGS = 600  # a chart's worth; longer flights are thinned evenly
 
 
-def turnaround_status(row, now: datetime) -> str:
-    deadline, received = as_utc(row.deadline), as_utc(row.received_at)
-    if received is not None:
-        return "met" if received <= deadline else "missed"
-    if now >= deadline:
-        return "breached"
-    return "warning" if now >= as_utc(row.warning_at) else "on_track"
-
-
 def _summary(row, now: datetime) -> dict:
     return {"barcode": row.barcode, "kind": row.kind, "priority": row.priority,
             "state": row.state, "origin_site_id": row.origin_site_id,
-            "destination_site_id": row.destination_site_id,
+            "destination_site_id": row.destination_site_id, "site_id": row.site_id,
             "collected_at": as_utc(row.collected_at), "deadline": as_utc(row.deadline),
             "received_at": as_utc(row.received_at),
-            "turnaround": turnaround_status(row, now)}
+            "turnaround": turnaround_status(row.state, as_utc(row.received_at),
+                                            as_utc(row.deadline), as_utc(row.warning_at), now),
+            "problems": problems(row.state, row.excursion, json.loads(row.custody_gaps),
+                                 json.loads(row.anomalies),
+                                 json.loads(row.description_conflicts),
+                                 row.description_source)}
 
 
 @router.get("", response_model=Page[SpecimenSummary], summary="List specimens")
@@ -77,27 +75,33 @@ def list_specimens(request: Request, conn: ConnectionDep,
 def get_specimen(barcode: BarcodePath, request: Request, conn: ConnectionDep) -> SpecimenDetail:
     row = conn.execute(select(T).where(T.c.barcode == barcode)).first()
     details = conn.execute(select(S).where(S.c.barcode == barcode)).first()
-    if row is None or details is None:
+    if row is None:
         raise Problem(404, "Not found", f"no specimen with barcode {barcode!r} is tracked yet")
     now = request.app.state.clock.now()
     timeline = [CustodyStep(event_id=str(e.event_id), kind=e.kind, at=as_utc(e.event_time),
                             site_id=e.site_id, actor_kind=e.actor_kind, actor_id=e.actor_id,
                             container_id=e.container_id, seal_id=e.seal_id,
-                            flight_id=e.flight_id, drone_id=e.drone_id, reason=e.reason)
+                            flight_id=e.flight_id, drone_id=e.drone_id, reason=e.reason,
+                            recorded_by=e.recorded_by)
                 for e in conn.execute(select(C).where(C.c.barcode == barcode)
                                       .order_by(C.c.event_time))]
     position, eta = _in_flight(conn, row, now) if row.state == "in_transit" else (None, None)
-    band = TEMPERATURE_RANGES[row.temperature_class]
+    band = TEMPERATURE_RANGES.get(row.temperature_class)
     flights = sorted({step.flight_id for step in timeline
                       if step.kind == "loaded" and step.flight_id})
     return SpecimenDetail(
-        **_summary(row, now), blood_product=details.blood_product,
-        temperature_class=row.temperature_class, order_ref=details.order_ref,
+        **_summary(row, now), blood_product=details.blood_product if details else None,
+        temperature_class=row.temperature_class,
+        order_ref=details.order_ref if details else None,
         container_id=row.container_id, flight_id=row.flight_id, drone_id=row.drone_id,
         temp_min_c=row.temp_min_c, temp_max_c=row.temp_max_c,
         temp_out_of_range_s=row.temp_out_of_range_s, excursion=row.excursion,
-        custody_gaps=json.loads(row.custody_gaps), allowed_min_c=band.low_c,
-        allowed_max_c=band.high_c, temperature=_temperature(conn, flights),
+        custody_gaps=json.loads(row.custody_gaps), anomalies=json.loads(row.anomalies),
+        description_source=row.description_source,
+        description_conflicts=json.loads(row.description_conflicts),
+        seal_packed=row.seal_packed, seal_found=row.seal_found,
+        allowed_min_c=band.low_c if band else None, allowed_max_c=band.high_c if band else None,
+        temperature=_temperature(conn, flights),
         position=position, eta=eta, timeline=timeline)
 
 
@@ -110,6 +114,8 @@ def _temperature(conn: Connection, flight_ids: list[str]) -> list[TemperatureRea
                         .where(TEL.c.flight_id.in_(flight_ids),
                                TEL.c.payload_temp_c.is_not(None))
                         .order_by(TEL.c.event_time)).all()
+    if not rows:  # loaded on a flight that has sent no box temperature (yet)
+        return []
     step = -(-len(rows) // MAX_READINGS)
     return [TemperatureReading(at=as_utc(r.event_time), payload_temp_c=r.payload_temp_c,
                                flight_id=r.flight_id) for r in rows[::step]]
