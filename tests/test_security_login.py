@@ -279,3 +279,21 @@ def test_logging_out_revokes_the_token_it_presents(make_api):
     assert api.http.get("/api/v1/auth/me", headers=other).status_code == 200  # another session
     assert api.http.post("/api/v1/auth/logout", headers=this).status_code == 401
     assert api.http.post("/api/v1/auth/logout").status_code == 401
+
+
+def test_a_new_password_ends_the_users_sessions(make_api):
+    api = make_api()
+    token = login(api.http, "disp-1", "pw-disp-1").json()["access_token"]
+    session = {"Authorization": f"Bearer {token}"}
+    admin = api.as_role(Role.ADMIN)
+    renamed = api.http.patch("/api/v1/admin/users/disp-1", headers=admin,
+                             json={"display_name": "Dispatch desk"})
+    assert renamed.status_code == 200
+    assert api.http.get("/api/v1/auth/me", headers=session).status_code == 200
+    changed = api.http.patch("/api/v1/admin/users/disp-1", headers=admin,
+                             json={"password": "a new long passphrase"})
+    assert changed.status_code == 200, changed.text
+    assert api.http.get("/api/v1/auth/me", headers=session).status_code == 401
+    assert api.http.get("/api/v1/auth/me", headers=api.as_role(Role.DISPATCHER)).status_code == 401
+    assert login(api.http, "disp-1", "pw-disp-1").status_code == 401
+    assert login(api.http, "disp-1", "a new long passphrase").status_code == 200

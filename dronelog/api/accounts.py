@@ -118,7 +118,8 @@ def update_user(connection: Connection, user_id: str, now: datetime, *,
                 role: Role | None = None, site_id: str | None = None,
                 display_name: str | None = None, active: bool | None = None,
                 password: str | None = None) -> None:
-    """Change what is given; deactivating a user or changing its role revokes its tokens."""
+    """Change what is given; deactivating a user, changing its role or its password revokes
+    its tokens (a password changed because it leaked must take the sessions with it)."""
     row = connection.execute(select(USER).where(USER.c.id == user_id)).first()
     if row is None:
         raise AccountError(f"no user {user_id!r}")
@@ -133,7 +134,8 @@ def update_user(connection: Connection, user_id: str, now: datetime, *,
         raise AccountError(f"a {new_role.value} user belongs to a site: give its site id")
     if values:
         connection.execute(update(USER).where(USER.c.id == user_id).values(**values))
-    if active is False or (role is not None and role.value != row.role):
+    if (active is False or password is not None
+            or (role is not None and role.value != row.role)):
         revoke_tokens(connection, user_id, now)
 
 
