@@ -16,6 +16,7 @@ from dronelog.contract import messages as m
 from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.network import import_network
+from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert, AlertChange
 from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround import alert_store
@@ -190,12 +191,17 @@ def test_a_predicted_breach_fires_before_the_deadline(net):
     here = between(TOWN_POINT, WAYPOINT, 0.5)
     net.store(*[position(net.at(19 + s / 60), here, seq=s, speed=3.0) for s in range(0, 60, 5)])
     run = net.sweep_at(20)
-    assert ("predicted_breach", "SP-1") in net.active()
-    assert run is not None and net.at(20) < net.at(45)
+    assert run is not None and run.opened >= 1
+    assert net.turnaround() == {("predicted_breach", "SP-1")}  # no breach yet: a prediction
     with net.engine.connect() as connection:
-        details = json.loads(connection.execute(select(Alert.__table__.c.details).where(
-            Alert.__table__.c.kind == "predicted_breach")).scalar_one())
-    assert datetime.fromisoformat(details["eta"]) > datetime.fromisoformat(details["deadline"])
+        opened_at, details = connection.execute(
+            select(Alert.__table__.c.opened_at, Alert.__table__.c.details).where(
+                Alert.__table__.c.kind == "predicted_breach")).one()
+    details = json.loads(details)
+    deadline = datetime.fromisoformat(details["deadline"])
+    assert deadline == net.at(45)  # collected at 0, STAT: 45 minutes
+    assert as_utc(opened_at) == net.at(20) < deadline  # raised 25 minutes before it
+    assert datetime.fromisoformat(details["eta"]) > deadline
 
 
 def test_no_prediction_for_a_flight_that_will_make_it(net):
