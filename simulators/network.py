@@ -9,6 +9,7 @@ the site's staff, flown, unloaded by the drone at the destination and received b
 technician. Drones swap batteries on landing and fly home empty or with cargo for home.
 """
 
+import hashlib
 import heapq
 import json
 import math
@@ -97,6 +98,19 @@ class Simulation:
     outcomes: list[dict]  # specimens, flights and faults, for the ground truth
 
 
+def run_tag(start: datetime, seed: int) -> str:
+    """Four characters that tell one run's barcodes, flights and containers from another's:
+    a demo restarted on the data of an earlier one must never merge two stories under one
+    barcode (the same start and seed still give the same run, for replays)."""
+    digest = int(hashlib.sha256(f"{start.isoformat()}|{seed}".encode()).hexdigest(), 16)
+    alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no I or O: read aloud at the bench
+    tag = ""
+    for _ in range(4):
+        digest, index = divmod(digest, len(alphabet))
+        tag += alphabet[index]
+    return tag
+
+
 class NetworkSimulator:
     def __init__(self, scenario: Scenario, start: datetime, duration: timedelta, seed: int,
                  faults: FaultRates | None = None, telemetry_hz: float = 1.0,
@@ -118,6 +132,7 @@ class NetworkSimulator:
         self.drones = {d.id: DroneState(d, d.home, start) for d in scenario.drones}
         self._flight_numbers = count(1)
         self._container_numbers = count(1)
+        self.run_tag = run_tag(start, seed)
         self._attempts: list[tuple[datetime, int, str]] = []
         self._attempt_order = count()
 
@@ -160,7 +175,8 @@ class NetworkSimulator:
                 staff = self._on_shift(demand.site, moment)
                 if staff is None:
                     continue
-                barcode = f"{demand.site[:6].upper()}{moment:%y%m%d}{next(numbers):05d}"
+                barcode = (f"{demand.site[:6].upper()}{moment:%y%m%d}{self.run_tag}"
+                           f"{next(numbers):05d}")
                 ready = moment + timedelta(minutes=self.ops.pack_delay_min)
                 story = SpecimenStory(barcode, demand, moment, staff, ready, demand.site)
                 if self.rng.random() < self.faults.delayed_pickup:
@@ -228,7 +244,7 @@ class NetworkSimulator:
     def _fly(self, drone: DroneState, moment: datetime, destination: str,
              cargo: list[SpecimenStory]) -> None:
         origin = drone.site
-        flight_id = f"F{moment:%Y%m%d}-{next(self._flight_numbers):04d}"
+        flight_id = f"F{moment:%Y%m%d}-{self.run_tag}-{next(self._flight_numbers):04d}"
         self._flight_event(drone, FlightPlanned, moment, flight_id, origin_site_id=origin,
                            destination_site_id=destination,
                            planned_departure=moment + timedelta(
@@ -241,7 +257,8 @@ class NetworkSimulator:
             fresh = [s for s in cargo if s.seal_id is None]
             if fresh:
                 number = next(self._container_numbers)
-                container, seal = f"BOX-{number:04d}", f"SEAL-{self.rng.getrandbits(24):06d}"
+                container = f"BOX-{self.run_tag}-{number:04d}"
+                seal = f"SEAL-{self.rng.getrandbits(24):06d}"
                 for story in fresh:
                     story.container_id, story.seal_id = container, seal
                     self._custody(Packed, story, packed_at, origin, "staff", story.collector,

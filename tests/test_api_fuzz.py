@@ -42,7 +42,8 @@ def _remove_the_database():
     shutil.rmtree(_FOLDER, ignore_errors=True)
 
 
-@schema.exclude(path="/api/v1/stream").parametrize()
+# logging out would revoke the shared tokens and leave the rest of the run at 401
+@schema.exclude(path="/api/v1/stream").exclude(path="/api/v1/auth/logout").parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_whatever_the_request(case):
     for user in ("disp", "admin", "scanner"):

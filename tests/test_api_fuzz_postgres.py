@@ -57,7 +57,8 @@ def _scratch_database():
             admin.execute(f'DROP DATABASE IF EXISTS "{_NAME}" WITH (FORCE)')
 
 
-@schema.exclude(path="/api/v1/stream").parametrize()
+# logging out would revoke the shared tokens and leave the rest of the run at 401
+@schema.exclude(path="/api/v1/stream").exclude(path="/api/v1/auth/logout").parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_whatever_the_request_on_postgresql(case):
     users = ["disp", "scanner"]

@@ -490,15 +490,34 @@ def test_the_lab_sees_the_story_and_records_the_receipt(demo, flight, sessions, 
     shanghai = datetime.fromisoformat(collected).astimezone(ZoneInfo("Asia/Shanghai"))
     # the site's time zone, not the browser's (this browser is set to Europe/London)
     assert shanghai.strftime("%H:%M:%S") in story.locator(".timeline-step").first.inner_text()
+    # at the bench, the excursion is a red problem in the incoming list, never a green 正常
+    item = page.locator(f".incoming-item[data-barcode='{flight.barcode}']")
+    item.locator(".badge.problem[data-problem='excursion']:has-text('温度超标')").wait_for()
+    assert item.locator("[class*='tat-badge']").count() == 0
     page.screenshot(path=str(shots / "lab-specimen.png"), full_page=True)
     story.locator("#receive").click()
+    # receiving asks for the seal on the box and compares it with the seal packed
+    seal = page.locator("dialog #receive-seal")
+    assert seal.get_attribute("required") is not None
+    assert "SEAL-T9" in page.locator("dialog").inner_text()
+    seal.fill("SEAL-X1")
     page.locator("dialog button[value=ok]").click()  # receive in spite of the excursion
+    mismatch = page.locator("dialog .notice.danger")
+    mismatch.wait_for()
+    assert "SEAL-X1" in mismatch.inner_text() and "SEAL-T9" in mismatch.inner_text()
+    page.locator("dialog button[value=cancel]").click()  # not opened after all: look again
+    story.locator("#receive").click()
+    page.locator("dialog #receive-seal").fill("SEAL-T9")
+    page.locator("dialog button[value=ok]").click()
+    # it leaves the incoming list at once, before any poll or live event
+    item.wait_for(state="detached", timeout=2000)
     story.locator(".timeline-step[data-kind='received']").wait_for()
     received = story.locator(".timeline-step[data-kind='received']").inner_text()
     assert "lab-pdrmyy" in received and "平度市人民医院" in received
     detail = demo.get(f"/api/v1/specimens/{flight.barcode}", user="lab-pdrmyy")
     step = next(s for s in detail["timeline"] if s["kind"] == "received")
     assert step["actor_id"] == "lab-pdrmyy" and step["site_id"] == LAB
+    assert (step["seal_id"], step["recorded_by"]) == ("SEAL-T9", "user:lab-pdrmyy")
     assert story.locator("#receive").count() == 0  # received: nothing more to do here
     # the other specimen of the box is rejected, with the excursion as the reason
     page.locator(f".incoming-item[data-barcode='{flight.second}'] a").click()

@@ -10,7 +10,8 @@ import {dateTime, duration, now, number, secondsUntil, shortTime, time} from '..
 import {label, t} from '../i18n.js';
 import {AlertPanel} from './alerts.js';
 
-const TAT_RANK = {breached: 0, warning: 1, on_track: 2, missed: 3, met: 4};
+const TAT_RANK = {breached: 0, warning: 1, on_track: 2, missed: 3, met: 4, rejected: 5};
+const SEAL_PATTERN = '[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}';
 const PRIORITY_RANK = {stat: 0, urgent: 1, routine: 2};
 const REASONS = ['hemolysed', 'clotted', 'insufficient_volume', 'temperature_excursion', 'seal_broken',
   'label_mismatch', 'leaking', 'delayed', 'other'];
@@ -147,8 +148,9 @@ class LabView {
     try {
       const page = await get(`/api/v1/specimens?site=${encodeURIComponent(site)}&open_only=true&limit=500`);
       if (site !== this.site) return;
-      this.incoming = page.items.filter((x) => x.destination_site_id === site).sort((a, b) =>
-        (TAT_RANK[a.turnaround] - TAT_RANK[b.turnaround]) || (PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority])
+      this.incoming = page.items.filter((x) => x.destination_site_id === site && !this.done?.has(x.barcode)).sort((a, b) =>
+        (Number(!a.problems?.length) - Number(!b.problems?.length))
+        || (TAT_RANK[a.turnaround] - TAT_RANK[b.turnaround]) || (PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority])
         || (Date.parse(a.deadline) - Date.parse(b.deadline)));
       this.incomingError = null;
       this.loadEtas();
@@ -185,12 +187,17 @@ class LabView {
     }
     fill(this.incomingList, this.incoming.map((x) => {
       const eta = this.etas.get(x.barcode)?.eta;
-      return h('li', {class: ['incoming-item', `tat-${x.turnaround}`, x.barcode === this.barcode && 'current'], 'data-barcode': x.barcode},
+      const problems = x.problems || [];
+      // an open problem is never shown beside a green "on track": the problems take its place
+      const status = problems.length
+        ? problems.map((p) => h('span', {class: 'badge problem', 'data-problem': p}, label('problem', p)))
+        : h('span', {class: ['badge', `tat-badge-${x.turnaround}`]}, label('tat', x.turnaround));
+      return h('li', {class: ['incoming-item', `tat-${x.turnaround}`, problems.length && 'has-problems', x.barcode === this.barcode && 'current'], 'data-barcode': x.barcode},
         h('a', {href: `#/lab/${encodeURIComponent(x.barcode)}`, class: 'incoming-link', 'aria-current': x.barcode === this.barcode ? 'true' : null},
           h('span', {class: 'incoming-line'},
             h('span', {class: ['badge', `priority-${x.priority}`]}, label('priority', x.priority)),
             h('strong', {class: 'barcode'}, x.barcode),
-            h('span', {class: ['badge', `tat-badge-${x.turnaround}`]}, label('tat', x.turnaround))),
+            status),
           h('span', {class: 'incoming-line small'},
             `${label('kind', x.kind)} · ${this.ctx.siteName(x.origin_site_id)} · ${label('sstate', x.state)}`),
           h('span', {class: 'incoming-line small'},
@@ -250,18 +257,25 @@ class LabView {
         t('specimen.excursion', {d: duration(d.temp_out_of_range_s)}),
         d.kind === 'blood_unit' ? h('strong', {}, ` ${t('specimen.excursion.blood')}`) : null));
     }
-    if (d.custody_gaps?.length) {
-      warnings.push(h('div', {class: 'notice warn'}, t('specimen.gaps', {steps: d.custody_gaps.join('; ')})));
-    }
+    const problems = new Set(d.problems || []);
+    const danger = (text) => warnings.push(h('div', {class: 'notice danger', 'data-problem-notice': ''}, text));
+    if (problems.has('misrouted')) danger(t('specimen.misrouted', {site: site(d.site_id), dest: site(d.destination_site_id)}));
+    if (problems.has('location_unknown')) danger(t('specimen.location_unknown'));
+    if (d.custody_gaps?.length) danger(t('specimen.gaps', {steps: d.custody_gaps.join('; ')}));
+    if (d.anomalies?.length) danger(t('specimen.anomalies', {items: d.anomalies.join('; ')}));
+    if (d.description_conflicts?.length) danger(t('specimen.conflicts', {items: d.description_conflicts.join('; ')}));
+    if (problems.has('undescribed')) danger(t('specimen.undescribed'));
+    if (problems.has('described_at_receipt')) danger(t('specimen.described_at_receipt'));
     const deadline = h('span', {'data-deadline': d.deadline, class: 'countdown'}, this.countdown(d.deadline));
     const facts = [
       ['specimen.kind', `${label('kind', d.kind)}${d.blood_product ? ` · ${label('product', d.blood_product)}` : ''}`],
       ['specimen.class', label('tclass', d.temperature_class)],
       ['specimen.route', `${site(d.origin_site_id)} → ${site(d.destination_site_id)}`],
-      ['specimen.order', d.order_ref],
+      ['specimen.order', d.order_ref || '—'],
       ['specimen.collected', dateTime(d.collected_at)],
       ['specimen.deadline', [dateTime(d.deadline), ' ', FINAL.has(d.state) ? null : deadline]],
     ];
+    if (d.seal_packed || d.seal_found) facts.push(['specimen.seal.title', t('specimen.seals', {packed: d.seal_packed || '—', found: d.seal_found || '—'})]);
     if (d.received_at) facts.push(['specimen.received_at', dateTime(d.received_at)]);
     else if (d.state === 'in_transit') facts.push(['specimen.eta', d.eta ? `${shortTime(d.eta)} (${t('in', {d: duration(Math.max(0, secondsUntil(d.eta)))})})` : t('unknown')]);
     if (d.position) {
@@ -273,7 +287,7 @@ class LabView {
         h('h2', {id: 'story-title'}, h('span', {class: 'visually-hidden'}, `${t('specimen.story')}: `), d.barcode),
         h('span', {class: ['badge', `priority-${d.priority}`]}, label('priority', d.priority)),
         h('span', {class: ['badge', 'state', `sstate-${d.state}`], 'data-role': 'specimen-state'}, label('sstate', d.state)),
-        h('span', {class: ['badge', `tat-badge-${d.turnaround}`]}, label('tat', d.turnaround))),
+        (d.problems || []).length ? null : h('span', {class: ['badge', `tat-badge-${d.turnaround}`]}, label('tat', d.turnaround))),
       warnings,
       h('dl', {class: 'facts'}, facts.map(([key, value]) => [h('dt', {}, t(key)), h('dd', {}, value)])),
       this.actions(d),
@@ -325,7 +339,8 @@ class LabView {
           h('div', {class: 'step-head'},
             h('strong', {}, label('custody', step.kind)),
             h('time', {datetime: step.at}, `${dateTime(step.at).replace(/\s.*/, '')} ${time(step.at)}`)),
-          h('div', {class: 'small'}, `${this.ctx.siteName(step.site_id)} · ${t(`specimen.actor.${step.actor_kind}`, {id: step.actor_id})}`),
+          h('div', {class: 'small'}, `${this.ctx.siteName(step.site_id)} · ${t(`specimen.actor.${step.actor_kind}`, {id: step.actor_id})}`
+            + (step.recorded_by && step.recorded_by !== `user:${step.actor_id}` ? ` · ${t('specimen.recorded_by', {id: step.recorded_by})}` : '')),
           details.length ? h('div', {class: 'small muted'}, details.join(' · ')) : null,
           step.reason ? h('div', {class: 'small reason'}, label('reason', step.reason)) : null));
     }));
@@ -340,15 +355,30 @@ class LabView {
   }
 
   async receive(d) {
+    // the seal on the box is asked for (scanned or typed) and compared with the seal packed
+    const seal = h('input', {id: 'receive-seal', name: 'seal', autocomplete: 'off', autocapitalize: 'characters',
+      spellcheck: 'false', maxlength: 64, pattern: SEAL_PATTERN, required: Boolean(d.seal_packed)});
     const questions = [];
-    if (d.state !== 'arrived') questions.push(t('lab.receive.early', {state: label('sstate', d.state)}));
-    if (d.excursion) questions.push(d.kind === 'blood_unit' ? t('lab.receive.excursion.blood') : t('lab.receive.excursion', {d: duration(d.temp_out_of_range_s)}));
-    if (questions.length) {
-      const ok = await dialog({title: t('lab.receive.title', {barcode: d.barcode}), body: questions.map((q) => h('p', {class: d.excursion ? 'notice danger' : 'notice warn'}, q)),
-        submit: t('lab.receive.confirm'), cancel: t('cancel'), danger: d.excursion});
+    if (!['arrived', 'misrouted'].includes(d.state)) questions.push([t('lab.receive.early', {state: label('sstate', d.state)}), 'warn']);
+    if (d.excursion) questions.push([d.kind === 'blood_unit' ? t('lab.receive.excursion.blood') : t('lab.receive.excursion', {d: duration(d.temp_out_of_range_s)}), 'danger']);
+    const others = (d.problems || []).filter((p) => p !== 'excursion');
+    if (others.length) questions.push([t('lab.receive.problems', {items: others.map((p) => label('problem', p)).join('、')}), 'danger']);
+    const risky = questions.some(([, kind]) => kind === 'danger');
+    const values = await dialog({title: t('lab.receive.title', {barcode: d.barcode}),
+      body: [questions.map(([q, kind]) => h('p', {class: `notice ${kind}`}, q)),
+        h('div', {class: 'field'}, h('label', {for: 'receive-seal'}, t('lab.receive.seal')), seal,
+          d.seal_packed ? h('p', {class: 'muted small'}, t('lab.receive.seal.hint', {seal: d.seal_packed})) : null)],
+      submit: t('lab.receive.confirm'), cancel: t('cancel'), danger: risky});
+    if (!values) return;
+    const found = (values.seal || '').trim();
+    if (found && d.seal_packed && found !== d.seal_packed) {
+      const ok = await dialog({title: t('lab.receive.title', {barcode: d.barcode}),
+        body: h('p', {class: 'notice danger', role: 'alert'}, t('lab.receive.seal.mismatch', {found, packed: d.seal_packed})),
+        submit: t('lab.receive.confirm'), cancel: t('cancel'), danger: true});
       if (!ok) return;
     }
     const extra = d.container_id ? {container_id: d.container_id} : {};
+    if (found) extra.seal_id = found;
     await this.send(d, this.custodyEvent(d, 'received', extra), t('lab.received', {barcode: d.barcode}));
   }
 
@@ -377,6 +407,10 @@ class LabView {
       try {
         await post('/api/v1/custody', event);
         toast(done, 'success');
+        // it leaves the incoming list at once, not after the next poll
+        (this.done ??= new Set()).add(d.barcode);
+        this.incoming = this.incoming.filter((x) => x.barcode !== d.barcode);
+        this.renderIncoming();
         break;
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) return;
