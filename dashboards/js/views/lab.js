@@ -245,8 +245,11 @@ class LabView {
     if (changed && !quiet) this.story.focus({preventScroll: false});
   }
 
+  // closed: received or rejected at its destination (the timeline shows a receipt here before
+  // the scheduler's next run does); one elsewhere leaves it open, misrouted
   closed(detail) {
-    return FINAL.has(detail.state) || detail.timeline.some((step) => FINAL.has(step.kind));
+    return FINAL.has(detail.state) || detail.timeline.some((step) => FINAL.has(step.kind)
+      && step.site_id === detail.destination_site_id);
   }
 
   renderStory(d) {
@@ -340,10 +343,17 @@ class LabView {
             h('strong', {}, label('custody', step.kind)),
             h('time', {datetime: step.at}, `${dateTime(step.at).replace(/\s.*/, '')} ${time(step.at)}`)),
           h('div', {class: 'small'}, `${this.ctx.siteName(step.site_id)} · ${t(`specimen.actor.${step.actor_kind}`, {id: step.actor_id})}`
-            + (step.recorded_by && step.recorded_by !== `user:${step.actor_id}` ? ` · ${t('specimen.recorded_by', {id: step.recorded_by})}` : '')),
+            + (this.recordedByOther(step) ? ` · ${t('specimen.recorded_by', {id: step.recorded_by})}` : '')),
           details.length ? h('div', {class: 'small muted'}, details.join(' · ')) : null,
           step.reason ? h('div', {class: 'small reason'}, label('reason', step.reason)) : null));
     }));
+  }
+
+  // the account that recorded a step, when it is not what the step already says (the actor
+  // signed in, the drone itself, or the scanner of the site where it happened)
+  recordedByOther(step) {
+    const implied = [`user:${step.actor_id}`, `drone:${step.actor_id}`, `site:${step.site_id}`];
+    return Boolean(step.recorded_by) && !implied.includes(step.recorded_by);
   }
 
   // --- receipt and rejection ----------------------------------------------------------------
