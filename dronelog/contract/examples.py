@@ -1,4 +1,6 @@
-"""One example payload per message kind: shown in docs/contract.md and checked by the tests."""
+"""One example payload per message kind: shown in docs/contract.md and checked by the tests.
+
+`EXAMPLES` are what devices send; `RECEIPT_EXAMPLE` is what the ingester sends back."""
 
 from typing import Any
 
@@ -165,4 +167,22 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "online": True,
         "reason": "connected",
     },
+}
+
+# What the ingester publishes back to uav-03 after a batch (docs/contract.md, "Receipts").
+RECEIPT_EXAMPLE: dict[str, Any] = {
+    "schema_version": 1,
+    "receipt_id": "9f1c2d3e-4b5a-4c6d-8e7f-a0b1c2d3e4f5",
+    "issued_at": "2026-11-22T00:15:02.412Z",
+    "sender": {"kind": "drone", "id": "uav-03"},
+    "events": [
+        {"event_id": "0b7e7c52-3f0e-4a59-9a57-6f1f9b1c2d01", "outcome": "stored"},
+        {"event_id": "c0a80101-0000-4000-8000-000000000004", "outcome": "duplicate"},
+        {
+            "event_id": "7d1e2f30-4a5b-4c6d-9e8f-0a1b2c3d4e5f",
+            "outcome": "refused",
+            "reason_code": "impossible_value",
+            "reason": "lat: Input should be less than or equal to 90 (got 200.0)",
+        },
+    ],
 }

@@ -302,3 +302,56 @@ class DroneStatus(Envelope):
 
 
 Message = Telemetry | FlightEventBase | CustodyEventBase | DroneStatus
+
+
+# --- receipts: what dronelog tells a sender about its events -----------------------------------
+# Receipts flow the other way: dronelog publishes them, devices read them (docs/contract.md,
+# "Receipts"). They are not events: a device never sends one, and the ingester never reads one.
+# The reason codes are the dead letters' (dronelog.ingest.delivery.RejectReason; a test keeps
+# the two lists equal).
+
+ReceiptReasonCode = Literal[
+    "oversized", "unknown_topic", "not_json", "unknown_schema_version", "schema_invalid",
+    "impossible_value", "identity_mismatch", "step_not_allowed", "actor_mismatch",
+    "event_time_out_of_range", "storage_rejected",
+]
+RECEIPT_MAX_EVENTS = 1000
+RECEIPT_MAX_REASON_CHARS = 500
+
+
+class ReceiptSender(ContractModel):
+    """Whose receipt it is: the drone or site the events' topic belongs to."""
+
+    kind: Literal["drone", "site"]
+    id: Identifier
+
+
+class EventOutcome(ContractModel):
+    """What became of one event: `stored` (committed to the database by this delivery),
+    `duplicate` (already stored before: also safe), or `refused` (never stored; sending it
+    again will not help), with the dead letter's reason code and reason."""
+
+    event_id: UUID
+    outcome: Literal["stored", "duplicate", "refused"]
+    reason_code: ReceiptReasonCode | None = Field(None, description="only when refused")
+    reason: str | None = Field(None, max_length=RECEIPT_MAX_REASON_CHARS,
+                               description="only when refused: why, readably")
+
+    @model_validator(mode="after")
+    def _reason_only_when_refused(self) -> "EventOutcome":
+        refused = self.outcome == "refused"
+        if refused != (self.reason_code is not None) or refused != (self.reason is not None):
+            raise ValueError("reason_code and reason are given when refused, and only then")
+        return self
+
+
+class Receipt(ContractModel):
+    """Published by the ingester on `<prefix>/receipts/drones/<drone_id>` or
+    `<prefix>/receipts/sites/<site_id>` (QoS 1) after the transaction that stored a batch has
+    committed: one message per sender per batch, naming each of the sender's events in it."""
+
+    schema_version: Literal[1] = Field(description="contract version of this message")
+    receipt_id: UUID = Field(description="unique id of this receipt")
+    issued_at: AwareDatetime = Field(description="when the ingester issued it (its clock)")
+    sender: ReceiptSender
+    events: list[EventOutcome] = Field(min_length=1, max_length=RECEIPT_MAX_EVENTS)

@@ -6,13 +6,20 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from dronelog.contract.messages import CustodyEvent, DroneStatus, FlightEvent, Telemetry
+from dronelog.contract.messages import (
+    CustodyEvent,
+    DroneStatus,
+    FlightEvent,
+    Receipt,
+    Telemetry,
+)
 
 SCHEMA_FILES: dict[str, Any] = {
     "telemetry.schema.json": Telemetry,
     "flight-event.schema.json": FlightEvent,
     "custody-event.schema.json": CustodyEvent,
     "drone-status.schema.json": DroneStatus,
+    "receipt.schema.json": Receipt,
 }
 
 

@@ -8,6 +8,15 @@
 
 The id in the topic is the sender's identity (the broker's ACL ties it to credentials); the
 ingester checks that the payload says the same thing.
+
+The other way, from the ingester to each sender (docs/contract.md, "Receipts"):
+
+    <prefix>/receipts/drones/<drone_id>    Receipt        QoS 1, what became of its events
+    <prefix>/receipts/sites/<site_id>      Receipt        QoS 1, the same for a site's scanners
+
+Receipts live under their own `receipts/` tree, not under `drones/<id>/`: the ingester reads
+all of `drones/#` and `sites/#` (unknown topics are dead-lettered), so receipts there would
+come back to it (and, shared between ingesters, could not be filtered with No Local).
 """
 
 from dataclasses import dataclass
@@ -74,6 +83,12 @@ class TopicLayout:
 
     def site_custody(self, site_id: str) -> str:
         return f"{self.prefix}/sites/{site_id}/custody"
+
+    def drone_receipts(self, drone_id: str) -> str:
+        return f"{self.prefix}/receipts/drones/{drone_id}"
+
+    def site_receipts(self, site_id: str) -> str:
+        return f"{self.prefix}/receipts/sites/{site_id}"
 
     def parse(self, topic: str) -> TopicAddress | None:
         """The channel and subject a topic addresses, or None if it is not a contract topic."""
