@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     policy_file: str | None = Field(None, description="turnaround policies (TOML); default: "
                                     "the built-in defaults, as in config/turnaround.toml")
     network_timezone: str = Field("Asia/Shanghai", description="the day of the daily report")
+    language: str = Field("zh", pattern="^(zh|en)$", description="the network's language: "
+                          "alert texts in MQTT and webhook payloads and the stored message")
     sweep_interval_s: float = Field(10, gt=0, description="how often the turnaround sweep runs")
     scheduler_lease_s: float = Field(30, ge=1, description="a scheduler that stops renewing "
                                      "its lease is taken over after this (at least 3 sweeps)")

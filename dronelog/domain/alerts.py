@@ -83,7 +83,14 @@ SUPERSEDES: dict[AlertKind, frozenset[AlertKind]] = {
 
 @dataclass(frozen=True)
 class Condition:
-    """Something that holds now and needs a human: the subject, the kind, and why."""
+    """Something that holds now and needs a human: the subject, the kind, and why.
+
+    An alert is a code (`kind`) with parameters (`params`: `details` with the subject and
+    the sites; times in ISO 8601 UTC); `message` is an English text for logs, and the
+    texts people read are rendered from the code and the parameters
+    (dronelog.domain.alert_text). `site_id` is the site the alert is about (a specimen's
+    destination, a flight's destination); a specimen alert also reaches the lab of its
+    `origin_site_id`, and of `at_site_id`, where a misrouted specimen is."""
 
     subject_kind: str  # specimen, flight, drone
     subject_id: str
@@ -92,10 +99,25 @@ class Condition:
     details: dict = field(default_factory=dict, compare=False, hash=False)
     site_id: str | None = None
     drone_id: str | None = None
+    origin_site_id: str | None = field(default=None, compare=False)
+    at_site_id: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str, AlertKind]:
         return (self.subject_kind, self.subject_id, self.kind)
+
+    @property
+    def params(self) -> dict:
+        """The parameters of the alert's code: `details`, the subject and the sites."""
+        subject = {"specimen": "barcode", "flight": "flight_id", "drone": "drone_id"}
+        params = {"site_id": self.site_id, "drone_id": self.drone_id,
+                  subject.get(self.subject_kind, "subject_id"): self.subject_id}
+        if self.origin_site_id:
+            params["origin_site_id"] = self.origin_site_id
+        if self.at_site_id:
+            params["at_site_id"] = self.at_site_id
+        return {key: value for key, value in params.items() if value is not None} | dict(
+            self.details)
 
     @property
     def severity(self) -> Severity:

@@ -309,6 +309,10 @@ class Alert(SQLModel, table=True):
     details: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     site_id: str | None = Field(default=None, max_length=64)
     drone_id: str | None = Field(default=None, max_length=64)
+    # A specimen alert also reaches the lab where the specimen was collected, and the lab of
+    # the site where a misrouted specimen is (migration 0010).
+    origin_site_id: str | None = Field(default=None, max_length=64)
+    at_site_id: str | None = Field(default=None, max_length=64)
     opened_at: datetime = Field(sa_column=_utc(nullable=False))
     acknowledged_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     acknowledged_by: str | None = Field(default=None, max_length=64)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, insert, select, update
 
+from dronelog.domain.alert_text import DEFAULT_ZONE, SiteLabel, render_or
 from dronelog.domain.alerts import (
     LATCHED,
     AlertKind,
@@ -15,10 +16,11 @@ from dronelog.domain.alerts import (
     Reconciliation,
 )
 from dronelog.storage.portable import as_utc
-from dronelog.storage.tables import Alert, AlertChange
+from dronelog.storage.tables import Alert, AlertChange, Site
 
 ALERT = Alert.__table__
 CHANGE = AlertChange.__table__
+SITE = Site.__table__
 
 
 _LATCHED_KINDS = sorted(kind.value for kind in LATCHED)
@@ -59,13 +61,23 @@ def known_alerts(connection: Connection, subject_ids: set[str]) -> list[KnownAle
                        AlertState(r.state)) for r in rows]
 
 
-def apply(connection: Connection, changes: Reconciliation, now: datetime) -> list[int]:
+def site_labels(connection: Connection) -> dict[str, SiteLabel]:
+    """Every site's names and time zone, for the alert texts."""
+    return {row.id: SiteLabel(row.name_zh, row.name_en, row.timezone or DEFAULT_ZONE)
+            for row in connection.execute(select(SITE.c.id, SITE.c.name_zh, SITE.c.name_en,
+                                                 SITE.c.timezone))}
+
+
+def apply(connection: Connection, changes: Reconciliation, now: datetime,
+          language: str = "zh") -> list[int]:
     """Open and resolve alerts as reconciled, in bulk; the ids of the alerts that changed.
+    A new alert's `details` are its parameters and its `message` their text in `language`
+    (the network's), times in its site's zone.
 
     Resolving is conditional: only an alert still open or acknowledged is resolved, so an
     alert a person resolved after `reconcile` read it keeps that person's resolution (and
     gets no second "resolved" change)."""
-    opened = _open_many(connection, changes.to_open, now)
+    opened = _open_many(connection, changes.to_open, now, language)
     why_by_id = dict(changes.to_resolve)
     wanted = sorted(why_by_id)
     resolved: list[int] = []
@@ -85,13 +97,17 @@ def apply(connection: Connection, changes: Reconciliation, now: datetime) -> lis
     return opened + resolved
 
 
-def _open_many(connection: Connection, conditions: list[Condition], now: datetime) -> list[int]:
+def _open_many(connection: Connection, conditions: list[Condition], now: datetime,
+               language: str) -> list[int]:
     if not conditions:
         return []
+    sites = site_labels(connection)
     rows = [{"subject_kind": c.subject_kind, "subject_id": c.subject_id, "kind": c.kind.value,
-             "severity": c.severity.value, "state": AlertState.OPEN.value, "message": c.message,
-             "details": json.dumps(c.details, default=str, sort_keys=True),
-             "site_id": c.site_id, "drone_id": c.drone_id, "opened_at": now}
+             "severity": c.severity.value, "state": AlertState.OPEN.value,
+             "message": render_or(c.message, c.kind.value, c.params, language, sites),
+             "details": json.dumps(c.params, default=str, sort_keys=True),
+             "site_id": c.site_id, "drone_id": c.drone_id,
+             "origin_site_id": c.origin_site_id, "at_site_id": c.at_site_id, "opened_at": now}
             for c in conditions]
     result = connection.execute(
         insert(ALERT).returning(ALERT.c.id, sort_by_parameter_order=True), rows)

@@ -11,14 +11,16 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import structlog
 from sqlalchemy import Connection, and_, select, update
 
+from dronelog.domain.alert_text import SiteLabel, render_or
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert, AlertChange
+from dronelog.turnaround import alert_store
 
 log = structlog.get_logger("dronelog.alerts")
 
@@ -32,7 +34,12 @@ def alert_topic(prefix: str, kind: str, subject_kind: str, subject_id: str) -> s
     return f"{prefix}/alerts/{kind}/{subject_kind}/{subject_id}"
 
 
-def change_message(change, alert) -> dict:
+def change_message(change, alert, language: str = "zh",
+                   sites: Mapping[str, SiteLabel] | None = None) -> dict:
+    """The message of one alert change: the alert as a code (`code`, its kind) with its
+    parameters (`params`, times in UTC) and their `text` in `language`, in the time zone of
+    the alert's site; `message` is the text stored when it was opened."""
+    params = json.loads(alert.details)
     return {
         "schema_version": 1,
         "event_id": str(uuid.uuid5(_NAMESPACE, f"alert-change-{change.id}")),
@@ -40,8 +47,11 @@ def change_message(change, alert) -> dict:
         "alert": {
             "id": alert.id, "kind": alert.kind, "severity": alert.severity,
             "state": alert.state, "subject_kind": alert.subject_kind,
-            "subject_id": alert.subject_id, "message": alert.message,
-            "details": json.loads(alert.details), "site_id": alert.site_id,
+            "subject_id": alert.subject_id, "code": alert.kind, "params": params,
+            "language": language,
+            "text": render_or(alert.message, alert.kind, params, language, sites),
+            "message": alert.message, "details": params, "site_id": alert.site_id,
+            "origin_site_id": alert.origin_site_id, "at_site_id": alert.at_site_id,
             "drone_id": alert.drone_id, "opened_at": _iso(alert.opened_at),
             "acknowledged_at": _iso(alert.acknowledged_at),
             "acknowledged_by": alert.acknowledged_by,
@@ -56,8 +66,10 @@ class AlertPublisher:
     broker acknowledged it)."""
 
     def __init__(self, prefix: str, publish: Callable[[str, bytes], bool],
-                 webhook_url: str | None = None, webhook_timeout_s: float = 5.0) -> None:
+                 webhook_url: str | None = None, webhook_timeout_s: float = 5.0,
+                 language: str = "zh") -> None:
         self.prefix = prefix
+        self.language = language
         self.publish = publish
         self.webhook_url = webhook_url
         self.webhook_timeout_s = webhook_timeout_s
@@ -69,9 +81,11 @@ class AlertPublisher:
                    CHANGE.c.note, ALERT)
             .join(ALERT, ALERT.c.id == CHANGE.c.alert_id)
             .where(CHANGE.c.published.is_(False)).order_by(CHANGE.c.id).limit(500)).all()
+        sites = alert_store.site_labels(connection) if rows else {}
         for row in rows:
             change = _Change(row.change_id, row.change, row.at, row.by, row.note)
-            message = json.dumps(change_message(change, row), ensure_ascii=False).encode()
+            message = json.dumps(change_message(change, row, self.language, sites),
+                                 ensure_ascii=False).encode()
             topic = alert_topic(self.prefix, row.kind, row.subject_kind, row.subject_id)
             if not self.publish(topic, message):
                 log.warning("alert change not acknowledged by the broker; will retry",
@@ -92,9 +106,10 @@ class AlertPublisher:
             .where(and_(CHANGE.c.webhook_delivered.is_(False),
                         CHANGE.c.webhook_attempts < WEBHOOK_MAX_ATTEMPTS))
             .order_by(CHANGE.c.id).limit(100)).all()
+        sites = alert_store.site_labels(connection) if rows else {}
         for row in rows:
             change = _Change(row.change_id, row.change, row.at, row.by, row.note)
-            delivered = self._post(change_message(change, row))
+            delivered = self._post(change_message(change, row, self.language, sites))
             connection.execute(update(CHANGE).where(CHANGE.c.id == row.change_id).values(
                 webhook_delivered=delivered, webhook_attempts=row.webhook_attempts + 1))
             if not delivered:

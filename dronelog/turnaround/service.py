@@ -43,7 +43,8 @@ class TurnaroundJobs:
                          else PolicyBook.default())
         self.rules = sweep.SweepRules(lost_link_s=settings.lost_link_s,
                                       off_route_corridor_m=settings.off_route_corridor_m,
-                                      battery_reserve_pct=settings.battery_reserve_pct)
+                                      battery_reserve_pct=settings.battery_reserve_pct,
+                                      language=settings.language)
         self.lease_ttl = timedelta(seconds=max(3 * settings.sweep_interval_s,
                                                settings.scheduler_lease_s))
 
@@ -116,7 +117,8 @@ def mqtt_alert_publisher(settings: Settings) -> tuple[AlertPublisher, mqtt.Clien
             return False
         return info.is_published()
 
-    return AlertPublisher(settings.topic_prefix, publish, settings.webhook_url), client
+    return AlertPublisher(settings.topic_prefix, publish, settings.webhook_url,
+                          language=settings.language), client
 
 
 def run_scheduler(engine: Engine, settings: Settings) -> None:

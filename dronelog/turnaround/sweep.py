@@ -8,7 +8,7 @@ silent those it cannot tell are unknown, and their alerts stay as they are.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, false, or_, select, true
@@ -34,6 +34,7 @@ class SweepRules:
     lost_link_s: float = 30.0
     off_route_corridor_m: float = 300.0
     battery_reserve_pct: float = 20.0
+    language: str = "zh"  # of the stored alert texts: the network's (DRONELOG_LANGUAGE)
     eta_smoothing_s: float = 60.0
     lookback: timedelta = timedelta(days=2)  # closed specimens still looked at
     # The largest drone clock offset believed (the ingester accepts 300 s ahead); a drone
@@ -64,7 +65,7 @@ def sweep(connection: Connection, now: datetime, rules: SweepRules = SweepRules(
     known = alert_store.known_alerts(connection,
                                      {c.subject_id for c in evaluation.conditions})
     changes = reconcile(evaluation.conditions, known, evaluation.unknown)
-    changed = alert_store.apply(connection, changes, now)
+    changed = alert_store.apply(connection, changes, now, rules.language)
     return SweepRun(len(evaluation.conditions), len(changes.to_open), len(changed) -
                     len(changes.to_open), tuple(changed))
 
@@ -93,9 +94,11 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
     for row in rows:
         deadline, collected = as_utc(row.deadline), as_utc(row.collected_at)
         received = as_utc(row.received_at)
-        where = dict(site_id=row.destination_site_id or row.origin_site_id, drone_id=row.drone_id)
+        where = dict(site_id=row.destination_site_id or row.origin_site_id, drone_id=row.drone_id,
+                     origin_site_id=row.origin_site_id)
         facts = {"priority": row.priority, "kind": row.kind, "deadline": deadline.isoformat(),
-                 "collected_at": collected.isoformat(), "flight_id": row.flight_id}
+                 "collected_at": collected.isoformat(), "flight_id": row.flight_id,
+                 "destination_site_id": row.destination_site_id}
         if row.is_open and deadline <= now:
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.BREACH,
@@ -111,12 +114,13 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.BREACH,
                 f"{row.barcode} ({row.priority}) received {late:.0f} min after its deadline",
-                facts | {"received_at": received.isoformat()}, **where))
+                facts | {"received_at": received.isoformat(), "minutes_late": round(late)},
+                **where))
         if row.rejected_at is not None:
             conditions.append(Condition(
                 "specimen", row.barcode, AlertKind.REJECTED_SPECIMEN,
                 f"{row.barcode} rejected at {row.site_id}: {row.rejection_reason}",
-                facts | {"reason": row.rejection_reason}, **where))
+                facts | {"reason": row.rejection_reason, "at_site_id": row.site_id}, **where))
         gaps = json.loads(row.custody_gaps)
         if gaps:
             conditions.append(Condition(
@@ -129,7 +133,9 @@ def _specimen_conditions(connection: Connection, now: datetime, rules: SweepRule
                 f"{row.barcode} ({row.temperature_class}) out of its temperature range for "
                 f"{row.temp_out_of_range_s:.0f} s (min {row.temp_min_c:.1f} °C, max "
                 f"{row.temp_max_c:.1f} °C)",
-                facts | {"container_id": row.container_id, "temp_min_c": row.temp_min_c,
+                facts | {"container_id": row.container_id,
+                         "temperature_class": row.temperature_class,
+                         "temp_min_c": row.temp_min_c,
                          "temp_max_c": row.temp_max_c,
                          "seconds_out_of_range": row.temp_out_of_range_s}, **where))
     return conditions
@@ -145,7 +151,7 @@ def _custody_rule_conditions(row, facts: dict, where: dict) -> list[Condition]:
             "specimen", row.barcode, AlertKind.MISROUTED,
             f"{row.barcode} ({row.priority}) is at {row.site_id}, not at its destination "
             f"{row.destination_site_id}: it was received or rejected there and stays open",
-            facts | {"at_site_id": row.site_id, "origin_site_id": row.origin_site_id}, **where))
+            facts | {"at_site_id": row.site_id}, at_site_id=row.site_id, **where))
     elif row.state == "location_unknown":
         conditions.append(Condition(
             "specimen", row.barcode, AlertKind.LOCATION_UNKNOWN,
@@ -193,8 +199,26 @@ def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules)
                         _point(site_points, row.destination_site_id))
                   for row in cargo.get(flight.flight_id, [])),
             diverted=bool(flight.diverted) or flight.state == "diverted")
-        result.extend(evaluate_flight(snapshot, now, monitoring_rules))
+        result.extend(_with_cargo_params(evaluate_flight(snapshot, now, monitoring_rules),
+                                         cargo.get(flight.flight_id, [])))
     return result
+
+
+def _with_cargo_params(evaluation: Evaluation, cargo_rows: list) -> Evaluation:
+    """The flight's specimen alerts with what their texts and their sites need: the
+    specimen's priority, destination and origin (whose lab the alert also reaches)."""
+    by_barcode = {row.barcode: row for row in cargo_rows}
+    conditions = []
+    for condition in evaluation.conditions:
+        row = by_barcode.get(condition.subject_id) if condition.subject_kind == "specimen" \
+            else None
+        if row is not None:
+            condition = replace(
+                condition, origin_site_id=row.origin_site_id,
+                details={"priority": row.priority,
+                         "destination_site_id": row.destination_site_id} | condition.details)
+        conditions.append(condition)
+    return Evaluation(conditions, evaluation.unknown)
 
 
 def _point(site_points, site_id: str | None) -> tuple[float, float] | None:
