@@ -92,7 +92,15 @@ def test_every_alert_change_is_published_once_acknowledged_by_the_broker(broker,
             ("dronelog/v1/alerts/turnaround_warning/specimen/SPEC-1", "resolved",
              "turnaround_warning")]
     assert len({message["event_id"] for _, message in messages}) == 3
-    assert messages[1][1]["alert"]["severity"] == "critical"
+    breach = messages[1][1]["alert"]
+    assert breach["severity"] == "critical"
+    # a code with parameters (times in UTC) and a text in the network's language (zh by
+    # default), the time on the site's wall clock (Asia/Shanghai: no site is known here)
+    assert (breach["code"], breach["params"]["barcode"], breach["params"]["deadline"]) == (
+        "breach", "SPEC-1", "2026-11-20T02:45:00+00:00")
+    assert (breach["language"], breach["text"]) == (
+        "zh", "标本 SPEC-1（急诊）未在截止时间 11月20日 10:45 前签收")
+    assert breach["params"]["origin_site_id"] == "cjzxwsy"  # its origin's lab learns of it
     with engine.connect() as connection:
         assert set(connection.execute(select(AlertChange.__table__.c.published)).scalars()) \
             == {True}
@@ -147,7 +155,8 @@ def test_the_webhook_is_retried_until_it_takes_the_change(engine):
     settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
     url = f"http://127.0.0.1:{server.server_port}/alerts"
     jobs = TurnaroundJobs(engine, settings, clock=clock,
-                          publisher=AlertPublisher("dronelog/v1", lambda _t, _p: True, url))
+                          publisher=AlertPublisher("dronelog/v1", lambda _t, _p: True, url,
+                                                   language="en"))
     try:
         store(engine, clock, collected("SPEC-3", clock.now()))
         clock.advance(46 * 60)
@@ -158,6 +167,10 @@ def test_the_webhook_is_retried_until_it_takes_the_change(engine):
         server.shutdown()
     assert [(hook["change"], hook["alert"]["subject_id"]) for hook in _Hook.received] == \
         [("opened", "SPEC-3")]
+    alert = _Hook.received[0]["alert"]
+    assert (alert["code"], alert["params"]["deadline"], alert["language"], alert["text"]) == (
+        "breach", "2026-11-20T02:45:00+00:00", "en",
+        "SPEC-3 (STAT) not received by its deadline 20 Nov 10:45")
     with engine.connect() as connection:
         row = connection.execute(select(AlertChange.__table__)).mappings().one()
     assert (row["webhook_delivered"], row["webhook_attempts"]) == (True, 3)
