@@ -14,6 +14,10 @@
   acknowledge a different message that now reuses its packet id, so old copies are stored
   (idempotently) but left for their redelivered twins to acknowledge.
 - paho reconnects by itself with exponential backoff (`reconnect_delay_set`).
+- Receipts (docs/contract.md) go out on the same client, QoS 1, from the batch loop's thread
+  (paho's publish is thread-safe and only queues the packet). At most `outbox_limit` of them
+  wait for the broker's PUBACK; beyond that `publish` refuses at once rather than grow or
+  wait, and the caller counts the receipt as failed.
 - `mqtts://` connects over TLS, verifying the broker's certificate and host name against the
   system's CAs or the `cafile` named in the URL (docs/security.md).
 """
@@ -91,7 +95,8 @@ class MqttSource:
     def __init__(self, broker: BrokerAddress, client_id: str,
                  subscriptions: list[tuple[str, int]], clock: Callable[[], datetime],
                  receive_maximum: int = 2000, session_expiry_s: int = 7 * 86400,
-                 keepalive_s: int = 30, queue_limit: int = 20_000, protocol: str = "5") -> None:
+                 keepalive_s: int = 30, queue_limit: int = 20_000, protocol: str = "5",
+                 outbox_limit: int = 10_000) -> None:
         self.broker = broker
         self.subscriptions = subscriptions
         self._clock = clock
@@ -114,9 +119,13 @@ class MqttSource:
                                       manual_ack=True)
         broker.configure(self.client)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(min(1000, outbox_limit))
+        self.client.max_queued_messages_set(outbox_limit)
+        self.published_refused = 0  # PUBACKs with a failure reason code (e.g. the ACL's 0x87)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
 
     @property
     def connected(self) -> bool:
@@ -177,6 +186,22 @@ class MqttSource:
                 self.client.ack(delivery.mid, delivery.qos)
                 acked += 1
         return acked
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Queue a QoS 1 message without waiting for the broker; False if paho refused it
+        (its outbox is full). While disconnected, paho keeps it and sends it on reconnect."""
+        try:
+            info = self.client.publish(topic, payload, qos=1)
+        except (ValueError, RuntimeError) as error:
+            log.warning("publish refused", topic=topic, error=str(error))
+            return False
+        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+
+    def _on_publish(self, _client, _userdata, _mid, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            self.published_refused += 1
+            log.warning("the broker refused a publish (check its ACL for the receipts)",
+                        reason=str(reason_code))
 
     def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
         if reason_code.is_failure:

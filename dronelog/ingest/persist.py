@@ -76,6 +76,8 @@ def _add(total: WriteResult, part: WriteResult) -> None:
         total.stored[table] = total.stored.get(table, 0) + count
     total.duplicates += part.duplicates
     total.dead_lettered += part.dead_lettered
+    total.new_ids |= part.new_ids
+    total.duplicate_ids |= part.duplicate_ids
 
 
 def _short(error: Exception) -> str:

@@ -1,9 +1,15 @@
-"""The ingester's main loop: take a batch, triage it, persist it, then acknowledge it.
+"""The ingester's main loop: take a batch, triage it, persist it, publish the receipts, then
+acknowledge it.
 
 Batches close by size (`batch_size`) or by time (`batch_interval_s`), whichever comes first.
 A stop request (SIGTERM) lets the current batch finish, stores and acknowledges what has
 been received, and disconnects; what cannot be stored in time is left unacknowledged for the
 broker to redeliver.
+
+Receipts (docs/contract.md) are published after the batch's transaction commits and before
+its acknowledgements: an ingester that dies in between leaves the batch with the broker, which
+redelivers it, and the sender then gets a receipt saying `duplicate`. A receipt that cannot be
+published is logged and counted, never retried, and never holds up the batch.
 """
 
 import threading
@@ -21,8 +27,9 @@ from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Delivery
 from dronelog.ingest.mqtt_source import BrokerAddress, MqttSource
 from dronelog.ingest.persist import Persister
-from dronelog.ingest.triage import TriageRules, triage
-from dronelog.storage.writer import BatchWriter
+from dronelog.ingest.receipts import build_receipts
+from dronelog.ingest.triage import Triage, TriageRules, triage
+from dronelog.storage.writer import BatchWriter, WriteResult
 
 log = structlog.get_logger("dronelog.ingest")
 
@@ -37,11 +44,14 @@ class IngestStats:
     batches: int = 0
     storage_retries: int = 0
     last_batch_seconds: float = 0.0
+    receipts_published: int = 0
+    receipts_failed: int = 0
 
 
 class Ingester:
     def __init__(self, settings: Settings, engine: Engine, clock: Clock | None = None,
-                 source: MqttSource | None = None, progress_every_s: float = 10.0) -> None:
+                 source: MqttSource | None = None, progress_every_s: float = 10.0,
+                 receipts: bool = True) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         layout = TopicLayout(settings.topic_prefix)
@@ -62,6 +72,7 @@ class Ingester:
         self.persister = Persister(BatchWriter(engine), max_delay_s=settings.retry_max_delay_s,
                                    on_retry=self._count_retry)
         self._progress_every_s = progress_every_s
+        self.receipts = receipts
 
     def request_stop(self, grace_s: float = 30.0) -> None:
         """Finish up: store and acknowledge what was received, giving up on storage (and
@@ -101,6 +112,8 @@ class Ingester:
         result = self.persister.store(sorted_out.accepted, sorted_out.rejected, self._give_up)
         if result is None:
             return False
+        if self.receipts:
+            self._publish_receipts(sorted_out, result)
         self.stats.acked += self.source.acknowledge(batch)
         self.stats.received += len(batch)
         self.stats.batches += 1
@@ -112,6 +125,22 @@ class Ingester:
                         reason_code=rejected.reason_code.value, reason=rejected.reason)
         self.stats.last_batch_seconds = time.perf_counter() - started
         return True
+
+    def _publish_receipts(self, sorted_out: Triage, result: WriteResult) -> None:
+        """Tell each sender what became of its events; never raises, never waits."""
+        try:
+            receipts = build_receipts(sorted_out, result, self.rules.layout, self.clock.now())
+        except Exception as error:  # a receipt must never cost the batch its acknowledgement
+            self.stats.receipts_failed += 1
+            log.error("receipts could not be built", error=repr(error)[:300])
+            return
+        for receipt in receipts:
+            if self.source.publish(receipt.topic, receipt.payload()):
+                self.stats.receipts_published += 1
+            else:
+                self.stats.receipts_failed += 1
+                log.warning("receipt not published", topic=receipt.topic,
+                            events=len(receipt.receipt.events))
 
     def _flush(self) -> None:
         """Store and acknowledge what was received before the stop."""
@@ -133,4 +162,7 @@ class Ingester:
                  duplicates=stats.duplicates, dead_lettered=dict(stats.dead_lettered),
                  acked=stats.acked, batches=stats.batches, storage_retries=stats.storage_retries,
                  last_batch_ms=round(stats.last_batch_seconds * 1000, 1),
+                 receipts_published=stats.receipts_published,
+                 receipts_failed=stats.receipts_failed,
+                 receipts_refused_by_broker=getattr(self.source, "published_refused", 0),
                  connected=self.source.connected)

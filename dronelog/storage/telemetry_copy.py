@@ -12,6 +12,7 @@ Errors are raised as SQLAlchemy's exception classes, so the persist stage tells 
 """
 
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from sqlalchemy import Connection, exc
@@ -26,8 +27,8 @@ _STAGE = "telemetry_stage"
 CONFLICT_KEY = "event_id, event_time"
 
 
-def copy_telemetry(connection: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows not yet stored; the number of new rows."""
+def copy_telemetry(connection: Connection, rows: list[dict[str, Any]]) -> set[UUID]:
+    """Insert the rows not yet stored; the event ids of the new rows."""
     columns = ", ".join(COLUMNS)
     connection.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} AS SELECT {columns} FROM {TABLE.name} "
@@ -41,6 +42,6 @@ def copy_telemetry(connection: Connection, rows: list[dict[str, Any]]) -> int:
                 copy.write_row([row[column] for column in COLUMNS])
     except psycopg.Error as error:
         raise exc.DBAPIError.instance(statement, None, error, psycopg.Error) from error
-    return len(connection.exec_driver_sql(
+    return set(connection.exec_driver_sql(
         f"INSERT INTO {TABLE.name} ({columns}) SELECT {columns} FROM {_STAGE} "
-        f"ON CONFLICT ({CONFLICT_KEY}) DO NOTHING RETURNING event_id").all())
+        f"ON CONFLICT ({CONFLICT_KEY}) DO NOTHING RETURNING event_id").scalars())

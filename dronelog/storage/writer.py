@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Connection, Engine, Table, case
 
@@ -42,6 +43,9 @@ class WriteResult:
     stored: dict[str, int] = field(default_factory=dict)  # table -> new rows
     duplicates: int = 0  # events already stored before this batch
     dead_lettered: int = 0  # new dead letters (a redelivered bad message lands once)
+    # which events were new and which already stored, by event id (for the receipts)
+    new_ids: set[UUID] = field(default_factory=set)
+    duplicate_ids: set[UUID] = field(default_factory=set)
 
 
 class BatchWriter:
@@ -63,7 +67,8 @@ class BatchWriter:
                 if not rows:
                     continue
                 if table is TELEMETRY and self._postgresql:
-                    inserted = copy_telemetry(connection, rows)
+                    new_ids = copy_telemetry(connection, rows)
+                    inserted = len(new_ids)
                 else:
                     new_ids = self._insert_new(connection, table, rows, "event_id")
                     inserted = len(new_ids)
@@ -74,6 +79,8 @@ class BatchWriter:
                         new_statuses = new_ids
                 result.stored[table.name] = inserted
                 result.duplicates += len(rows) - inserted
+                result.new_ids |= new_ids
+                result.duplicate_ids |= {r["event_id"] for r in rows} - new_ids
             self._write_registries(connection, accepted, new_drones, new_statuses)
             if rejected:
                 result.dead_lettered = len(self._insert_new(

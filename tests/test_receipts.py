@@ -1,0 +1,293 @@
+"""Receipts (docs/contract.md, "Receipts"): what became of each sender's events.
+
+Three layers: the pure receipt building (triage and the writer's result in, receipts out), the
+writer telling new from already stored events on SQLite and PostgreSQL, and the real ingester
+behind a real broker sending a device its receipts.
+"""
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import get_args
+from uuid import UUID
+
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from dronelog.clock import ManualClock
+from dronelog.contract.examples import EXAMPLES, RECEIPT_EXAMPLE
+from dronelog.contract.messages import Receipt, ReceiptReasonCode
+from dronelog.contract.schemas import render_schemas
+from dronelog.contract.topics import TopicLayout
+from dronelog.ingest.delivery import Delivery, RejectReason
+from dronelog.ingest.receipts import build_receipts
+from dronelog.ingest.triage import TriageRules, triage
+from dronelog.storage.writer import BatchWriter, WriteResult
+from tests.support import IngesterProcess, Publisher
+
+CLOCK = ManualClock(datetime(2026, 11, 22, 0, 30, tzinfo=UTC))  # examples are 08:xx +08:00
+LAYOUT = TopicLayout()
+RULES = TriageRules(layout=LAYOUT, max_payload_bytes=4096)
+
+
+def delivery(topic: str, payload) -> Delivery:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return Delivery(topic=topic, payload=body, received_at=CLOCK.now())
+
+
+def example(name: str, **changes) -> dict:
+    return {**EXAMPLES[name], "event_id": str(uuid.uuid4()), **changes}
+
+
+def outcomes(receipts) -> dict[str, dict[str, tuple]]:
+    """topic -> event id -> (outcome, reason_code)"""
+    told: dict[str, dict[str, tuple]] = {}
+    for receipt in receipts:
+        for entry in receipt.receipt.events:
+            assert str(entry.event_id) not in told.get(receipt.topic, {}), "listed twice"
+            told.setdefault(receipt.topic, {})[str(entry.event_id)] = (entry.outcome,
+                                                                       entry.reason_code)
+    return told
+
+
+# --- the contract ----------------------------------------------------------------------------
+
+
+def test_the_receipt_example_is_valid_for_model_and_schema():
+    Receipt.model_validate(RECEIPT_EXAMPLE)
+    jsonschema.validate(RECEIPT_EXAMPLE, json.loads(render_schemas()["receipt.schema.json"]))
+
+
+def test_a_receipt_names_every_reason_code_of_the_dead_letters():
+    assert set(get_args(ReceiptReasonCode)) == {reason.value for reason in RejectReason}
+
+
+@pytest.mark.parametrize("entry", [
+    {"outcome": "stored", "reason_code": "schema_invalid", "reason": "x"},
+    {"outcome": "refused"},
+    {"outcome": "refused", "reason_code": "schema_invalid"},
+    {"outcome": "kept"},
+])
+def test_a_reason_comes_with_a_refusal_and_only_then(entry):
+    payload = json.loads(json.dumps(RECEIPT_EXAMPLE))
+    payload["events"] = [{"event_id": str(uuid.uuid4()), **entry}]
+    with pytest.raises(ValueError):
+        Receipt.model_validate(payload)
+
+
+# --- building receipts: a pure function -------------------------------------------------------
+
+
+def test_each_sender_is_told_what_became_of_each_of_its_events():
+    stored, again, bad = example("telemetry"), example("telemetry"), example("telemetry", lat=200)
+    spoofed = example("telemetry", drone_id="uav-09")  # on uav-03's topic
+    scan = example("custody.received")  # at pdrmyy
+    wrong_site = example("custody.collected")  # says cjzxwsy, sent on pdrmyy's topic
+    sorted_out = triage([
+        delivery(LAYOUT.telemetry("uav-03"), stored),
+        delivery(LAYOUT.telemetry("uav-03"), again),
+        delivery(LAYOUT.telemetry("uav-03"), bad),
+        delivery(LAYOUT.telemetry("uav-03"), spoofed),
+        delivery(LAYOUT.telemetry("uav-03"), stored),  # a repeat in the same batch: listed once
+        delivery(LAYOUT.telemetry("uav-03"), b"{not json"),  # no event id: no receipt
+        delivery(f"{LAYOUT.prefix}/drones/uav-03/selfie", example("telemetry")),  # unknown topic
+        delivery(LAYOUT.site_custody("pdrmyy"), scan),
+        delivery(LAYOUT.site_custody("pdrmyy"), wrong_site),
+    ], RULES, CLOCK)
+    written = WriteResult(new_ids={UUID(stored["event_id"]), UUID(scan["event_id"])},
+                          duplicate_ids={UUID(again["event_id"])})
+    ids = iter([UUID(int=1), UUID(int=2)])
+    receipts = build_receipts(sorted_out, written, LAYOUT, CLOCK.now(), new_id=lambda: next(ids))
+
+    assert outcomes(receipts) == {
+        "dronelog/v1/receipts/drones/uav-03": {
+            stored["event_id"]: ("stored", None),
+            again["event_id"]: ("duplicate", None),
+            bad["event_id"]: ("refused", "impossible_value"),
+            spoofed["event_id"]: ("refused", "identity_mismatch"),
+        },
+        "dronelog/v1/receipts/sites/pdrmyy": {
+            scan["event_id"]: ("stored", None),
+            wrong_site["event_id"]: ("refused", "identity_mismatch"),
+        },
+    }
+    drone, site = receipts
+    assert (drone.receipt.sender.kind, drone.receipt.sender.id) == ("drone", "uav-03")
+    assert (site.receipt.sender.kind, site.receipt.sender.id) == ("site", "pdrmyy")
+    assert [r.receipt.receipt_id for r in receipts] == [UUID(int=1), UUID(int=2)]
+    assert drone.receipt.issued_at == CLOCK.now()
+    refusal = next(e for e in drone.receipt.events if e.outcome == "refused")
+    assert "lat" in refusal.reason
+    schema = json.loads(render_schemas()["receipt.schema.json"])
+    for receipt in receipts:  # what goes on the wire is valid for the published schema
+        jsonschema.validate(json.loads(receipt.payload()), schema)
+
+
+def test_an_event_the_database_refused_is_told_as_refused():
+    event = example("telemetry")
+    sorted_out = triage([delivery(LAYOUT.telemetry("uav-03"), event)], RULES, CLOCK)
+    [receipt] = build_receipts(sorted_out, WriteResult(), LAYOUT, CLOCK.now())
+    assert outcomes([receipt]) == {LAYOUT.drone_receipts("uav-03"): {
+        event["event_id"]: ("refused", "storage_rejected")}}
+
+
+def test_what_the_database_holds_wins_over_a_refused_copy():
+    good = example("telemetry")
+    broken = {**good, "lat": 200}  # the same event id, a corrupted copy
+    sorted_out = triage([delivery(LAYOUT.telemetry("uav-03"), broken),
+                         delivery(LAYOUT.telemetry("uav-03"), good)], RULES, CLOCK)
+    receipts = build_receipts(sorted_out, WriteResult(new_ids={UUID(good["event_id"])}),
+                              LAYOUT, CLOCK.now())
+    assert outcomes(receipts) == {LAYOUT.drone_receipts("uav-03"): {
+        good["event_id"]: ("stored", None)}}
+
+
+def test_many_events_are_split_over_several_receipts_and_nobody_unknown_is_told():
+    events = [example("telemetry") for _ in range(7)]
+    sorted_out = triage([delivery(LAYOUT.telemetry("uav-03"), e) for e in events]
+                        + [delivery("dronelog/v1/drones/a b/telemetry", example("telemetry"))],
+                        RULES, CLOCK)
+    receipts = build_receipts(sorted_out, WriteResult(new_ids={UUID(e["event_id"])
+                                                               for e in events}),
+                              LAYOUT, CLOCK.now(), max_events=3)
+    assert [len(r.receipt.events) for r in receipts] == [3, 3, 1]
+    assert {r.topic for r in receipts} == {LAYOUT.drone_receipts("uav-03")}
+    assert {str(e.event_id) for r in receipts for e in r.receipt.events} == {
+        e["event_id"] for e in events}
+
+
+def test_no_events_no_receipts():
+    assert build_receipts(triage([], RULES, CLOCK), WriteResult(), LAYOUT, CLOCK.now()) == []
+
+
+# --- the writer tells new from already stored -------------------------------------------------
+
+
+def test_the_writer_names_new_and_already_stored_events(engine):
+    """On PostgreSQL telemetry goes through COPY (storage/telemetry_copy.py), custody events
+    through INSERT ... RETURNING: both must name their new rows."""
+    now = datetime.now(UTC)
+    fresh = {"event_time": (now - timedelta(minutes=1)).isoformat()}
+    first = [example("telemetry", **fresh), example("custody.collected", **fresh)]
+    second = [example("telemetry", **fresh), example("custody.packed", **fresh)]
+    rules = TriageRules(layout=LAYOUT)
+    clock = ManualClock(now)
+
+    def deliveries(payloads):
+        return [delivery(LAYOUT.telemetry("uav-03") if "drone_id" in p
+                         else LAYOUT.site_custody(p["site_id"]), p) for p in payloads]
+
+    writer = BatchWriter(engine)
+    batch = triage(deliveries(first), rules, clock)
+    assert batch.rejected == []
+    result = writer.write(batch.accepted, [])
+    assert result.new_ids == {UUID(p["event_id"]) for p in first}
+    assert result.duplicate_ids == set()
+    batch = triage(deliveries(first + second), rules, clock)
+    result = writer.write(batch.accepted, [])
+    assert result.new_ids == {UUID(p["event_id"]) for p in second}
+    assert result.duplicate_ids == {UUID(p["event_id"]) for p in first}
+    assert result.duplicates == 2
+
+
+# --- end to end: a device receives its receipts from the real ingester ------------------------
+
+
+class ReceiptReader:
+    """A device's client reading its own receipts topic."""
+
+    def __init__(self, url: str, topic_filter: str, protocol: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"reader-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
+        self.receipts: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_args: subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.client.subscribe(topic_filter, qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+
+    def _on_message(self, _client, _userdata, message) -> None:
+        with self._lock:
+            self.receipts.append((message.topic, json.loads(message.payload)))
+
+    def told(self) -> dict[str, list[tuple]]:
+        """event id -> every (topic, outcome, reason_code) told about it"""
+        with self._lock:
+            told: dict[str, list[tuple]] = {}
+            for topic, receipt in self.receipts:
+                for entry in receipt["events"]:
+                    told.setdefault(entry["event_id"], []).append(
+                        (topic, entry["outcome"], entry.get("reason_code")))
+            return told
+
+    def wait_for(self, event_ids, times: int = 1, timeout: float = 15) -> dict[str, list]:
+        """Until each event id has been told about `times` times."""
+        deadline = time.monotonic() + timeout
+        while True:
+            told = self.told()
+            missing = [e for e in event_ids if len(told.get(e, [])) < times]
+            if not missing:
+                return told
+            assert time.monotonic() < deadline, f"no receipt for {missing}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_a_device_receives_receipts_for_stored_duplicate_and_refused_events(broker,
+                                                                            database_url,
+                                                                            tmp_path):
+    now = datetime.now(UTC)
+    fresh = {"event_time": (now - timedelta(minutes=1)).isoformat()}
+    ingester = IngesterProcess(database_url, broker.url, tmp_path, broker.protocol).start()
+    ingester.wait_connected()
+    reader = ReceiptReader(broker.url, f"{LAYOUT.prefix}/receipts/#", broker.protocol)
+    publisher = Publisher(broker.url, protocol=broker.protocol)
+    try:
+        good = [example("telemetry", **fresh, seq=i) for i in range(3)]
+        scan = example("custody.received", **fresh)
+        for payload in good:
+            publisher.publish(LAYOUT.telemetry("uav-03"), json.dumps(payload).encode())
+        publisher.publish(LAYOUT.site_custody("pdrmyy"), json.dumps(scan).encode())
+        told = reader.wait_for([p["event_id"] for p in good] + [scan["event_id"]])
+        drone_topic, site_topic = LAYOUT.drone_receipts("uav-03"), LAYOUT.site_receipts("pdrmyy")
+        assert {p["event_id"]: told[p["event_id"]] for p in good} == {
+            p["event_id"]: [(drone_topic, "stored", None)] for p in good}
+        assert told[scan["event_id"]] == [(site_topic, "stored", None)]
+
+        bad = example("telemetry", **fresh, lat=200.0)
+        spoofed = example("telemetry", **fresh, drone_id="uav-09")
+        publisher.publish(LAYOUT.telemetry("uav-03"), json.dumps(good[0]).encode())  # resent
+        publisher.publish(LAYOUT.telemetry("uav-03"), json.dumps(bad).encode())
+        publisher.publish(LAYOUT.telemetry("uav-03"), json.dumps(spoofed).encode())
+        publisher.publish(LAYOUT.telemetry("uav-03"), b"{not json")  # nothing to name
+        publisher.wait_all_acked()
+        reader.wait_for([bad["event_id"], spoofed["event_id"]])
+        told = reader.wait_for([good[0]["event_id"]], times=2)
+        assert told[good[0]["event_id"]] == [(drone_topic, "stored", None),
+                                             (drone_topic, "duplicate", None)]
+        assert told[bad["event_id"]] == [(drone_topic, "refused", "impossible_value")]
+        assert told[spoofed["event_id"]] == [(drone_topic, "refused", "identity_mismatch")]
+        time.sleep(0.3)
+        assert set(reader.told()) == {p["event_id"] for p in (*good, scan, bad, spoofed)}
+        schema = json.loads(render_schemas()["receipt.schema.json"])
+        for _, receipt in reader.receipts:
+            jsonschema.validate(receipt, schema)
+        assert ingester.terminate() == 0
+        assert '"receipts_failed": 0' in ingester.log_path.read_text()
+    finally:
+        reader.close()
+        publisher.close()
+        if ingester.process.poll() is None:
+            ingester.kill()
