@@ -386,19 +386,26 @@ def test_the_acl_refuses_what_a_login_may_not_publish(secure_broker):
                    (LAYOUT.status("uav-02"), NOT_AUTHORIZED),
                    (f"{prefix}/drones/uav-01/selfie", NOT_AUTHORIZED),
                    (LAYOUT.site_custody("pdrmyy"), NOT_AUTHORIZED),
-                   (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED)],
+                   (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED),
+                   # a forged receipt could make a device drop an event never stored
+                   (LAYOUT.drone_receipts("uav-01"), NOT_AUTHORIZED),
+                   (LAYOUT.drone_receipts("uav-02"), NOT_AUTHORIZED)],
         "scanner-pdrmyy-01": [(LAYOUT.site_custody("pdrmyy"), NO_SUBSCRIBERS),
                               (LAYOUT.site_custody("cjzxwsy"), NOT_AUTHORIZED),
                               (LAYOUT.drone_custody("uav-01"), NOT_AUTHORIZED),
                               # the drones' pattern would allow this but for the deny line
-                              (LAYOUT.telemetry("scanner-pdrmyy-01"), NOT_AUTHORIZED)],
+                              (LAYOUT.telemetry("scanner-pdrmyy-01"), NOT_AUTHORIZED),
+                              (LAYOUT.site_receipts("pdrmyy"), NOT_AUTHORIZED)],
         "dronelog-ingester-1": [(LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
                                 (LAYOUT.site_custody("pdrmyy"), NOT_AUTHORIZED),
                                 (LAYOUT.telemetry("dronelog-ingester-1"), NOT_AUTHORIZED),
-                                (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED)],
+                                (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED),
+                                (LAYOUT.drone_receipts("uav-01"), NO_SUBSCRIBERS),
+                                (LAYOUT.site_receipts("pdrmyy"), NO_SUBSCRIBERS)],
         "dronelog-notifier": [(f"{prefix}/alerts/low_battery/drone/uav-01", NO_SUBSCRIBERS),
                               (LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
-                              (LAYOUT.telemetry("dronelog-notifier"), NOT_AUTHORIZED)],
+                              (LAYOUT.telemetry("dronelog-notifier"), NOT_AUTHORIZED),
+                              (LAYOUT.drone_receipts("uav-01"), NOT_AUTHORIZED)],
     }
     for user, attempts in expected.items():
         answers = []
@@ -440,6 +447,64 @@ def test_only_the_ingester_logins_read_device_topics(secure_broker):
     assert sorted(received) == [LAYOUT.telemetry("uav-01")] * 2 + [
         LAYOUT.site_custody("pdrmyy")] * 2  # each message to one member of the group
     assert [device.listen(0.1) for device in nosy] == [[], [], []]
+
+
+@pytest.mark.mosquitto
+def test_each_device_reads_its_own_receipts_only(secure_broker):
+    """Receipts (docs/contract.md): a drone reads receipts/drones/<itself>, a site's scanner
+    receipts/sites/<its site>; nobody reads another's, and the ingesters, which write them,
+    read none (they would otherwise come back into the stream)."""
+    prefix = LAYOUT.prefix
+    readers = {user: Device(secure_broker.url(user))
+               for user in ("uav-01", "uav-02", "scanner-pdrmyy-01", "scanner-wjwsy-01",
+                            "dronelog-ingester-2", "dronelog-notifier")}
+    for device in readers.values():
+        assert device.connect().value == SUCCESS
+        # Mosquitto 2.0 grants the subscription, then checks each message against the ACL
+        device.subscribe(f"{prefix}/receipts/#")
+    ingester = Device(secure_broker.url("dronelog-ingester-1"))
+    assert ingester.connect().value == SUCCESS
+    sent = [LAYOUT.drone_receipts("uav-01"), LAYOUT.drone_receipts("uav-02"),
+            LAYOUT.drone_receipts("uav-03"), LAYOUT.site_receipts("pdrmyy"),
+            LAYOUT.site_receipts("wjwsy"), LAYOUT.site_receipts("cjzxwsy")]
+    for topic in sent:
+        assert ingester.publish(topic, b"{}") in (SUCCESS, NO_SUBSCRIBERS)
+    received = {user: device.listen(0.5 if user == "uav-01" else 0.1)
+                for user, device in readers.items()}
+    assert received == {"uav-01": [LAYOUT.drone_receipts("uav-01")],
+                        "uav-02": [LAYOUT.drone_receipts("uav-02")],
+                        "scanner-pdrmyy-01": [LAYOUT.site_receipts("pdrmyy")],
+                        "scanner-wjwsy-01": [LAYOUT.site_receipts("wjwsy")],
+                        "dronelog-ingester-2": [], "dronelog-notifier": []}
+
+
+@pytest.mark.mosquitto
+def test_the_real_ingester_sends_a_drone_its_receipt_through_the_shipped_acl(secure_broker,
+                                                                             tmp_path):
+    """The shipped ACL lets the ingester publish receipts (a refused one would also cost it its
+    connection) and the drone read its own."""
+    broker = secure_broker
+    ingester, db = start_ingester(broker.url("dronelog-ingester-1"), tmp_path / "ingester")
+    drone = Device(broker.url("uav-01"))
+    payloads: list[tuple[str, dict]] = []
+    drone.client.on_message = lambda _c, _u, message: payloads.append(
+        (message.topic, json.loads(message.payload)))
+    assert drone.connect().value == SUCCESS
+    drone.subscribe(LAYOUT.drone_receipts("uav-01"))
+    own = telemetry("uav-01", seq=1)
+    assert drone.publish(LAYOUT.telemetry("uav-01"), own.model_dump_json()) == SUCCESS
+    deadline = time.monotonic() + 15
+    while not payloads and time.monotonic() < deadline:
+        drone.client.loop(timeout=0.05)
+    assert [(topic, [(e["event_id"], e["outcome"]) for e in receipt["events"]])
+            for topic, receipt in payloads] == [
+        (LAYOUT.drone_receipts("uav-01"), [(str(own.event_id), "stored")])]
+    assert count(db, TELEMETRY_ROWS) == 1
+    drone.close()
+    assert ingester.terminate() == 0
+    log = ingester.log_path.read_text()
+    assert "disconnected from broker; paho reconnects" not in log
+    assert '"receipts_failed": 0' in log and '"receipts_refused_by_broker": 0' in log
 
 
 @pytest.mark.mosquitto
