@@ -17,16 +17,20 @@ import jsonschema
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from dronelog.clock import ManualClock
+from dronelog.config import Settings
 from dronelog.contract.examples import EXAMPLES, RECEIPT_EXAMPLE
 from dronelog.contract.messages import Receipt, ReceiptReasonCode
 from dronelog.contract.schemas import render_schemas
 from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Delivery, RejectReason
 from dronelog.ingest.receipts import build_receipts
+from dronelog.ingest.service import Ingester
 from dronelog.ingest.triage import TriageRules, triage
-from dronelog.storage.writer import BatchWriter, WriteResult
+from dronelog.storage.writer import TELEMETRY, BatchWriter, WriteResult
 from tests.support import IngesterProcess, Publisher
 
 CLOCK = ManualClock(datetime(2026, 11, 22, 0, 30, tzinfo=UTC))  # examples are 08:xx +08:00
@@ -192,6 +196,83 @@ def test_the_writer_names_new_and_already_stored_events(engine):
     assert result.new_ids == {UUID(p["event_id"]) for p in second}
     assert result.duplicate_ids == {UUID(p["event_id"]) for p in first}
     assert result.duplicates == 2
+
+
+# --- the ingester's loop: receipts after the commit, before the acknowledgements -------------
+
+
+class RecordingSource:
+    """Stands in for MqttSource: records receipts and acknowledgements in the order they come,
+    and, at each receipt, whether the events it says are stored are in the database."""
+
+    def __init__(self, engine, fail: Exception | None = None, refuse: bool = False) -> None:
+        self.engine, self.fail, self.refuse = engine, fail, refuse
+        self.calls: list[str] = []
+        self.receipts: list[dict] = []
+        self.stored_at_publish: list[bool] = []
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        self.calls.append("receipt")
+        if self.fail:
+            raise self.fail
+        receipt = json.loads(payload)
+        self.receipts.append(receipt)
+        with self.engine.connect() as connection:
+            for entry in receipt["events"]:
+                if entry["outcome"] == "stored":
+                    self.stored_at_publish.append(connection.execute(
+                        select(func.count()).select_from(TELEMETRY)
+                        .where(TELEMETRY.c.event_id == UUID(entry["event_id"]))).scalar_one() == 1)
+        return not self.refuse
+
+    def acknowledge(self, deliveries) -> int:
+        self.calls.append("ack")
+        return len(deliveries)
+
+
+def ingester_over(engine, source: RecordingSource) -> Ingester:
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+    return Ingester(settings, engine, ManualClock(datetime.now(UTC)), source=source)
+
+
+def recent_telemetry(count: int) -> list[Delivery]:
+    at = {"event_time": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
+    return [Delivery(LAYOUT.telemetry("uav-03"), json.dumps(example("telemetry", **at)).encode(),
+                     datetime.now(UTC), mid=i + 1, qos=1) for i in range(count)]
+
+
+def test_receipts_go_out_after_the_commit_and_before_the_acknowledgements(engine):
+    source = RecordingSource(engine)
+    ingester = ingester_over(engine, source)
+    batch = recent_telemetry(3)
+    assert ingester.process(batch)
+    assert ingester.process(batch[:1])  # a redelivery
+    assert source.calls == ["receipt", "ack", "receipt", "ack"]
+    assert source.stored_at_publish == [True] * 3
+    assert [[e["outcome"] for e in r["events"]] for r in source.receipts] == [
+        ["stored"] * 3, ["duplicate"]]
+    assert (ingester.stats.receipts_published, ingester.stats.receipts_failed) == (2, 0)
+
+
+def test_no_receipt_and_no_acknowledgement_while_the_database_is_away(engine):
+    source = RecordingSource(engine)
+    ingester = ingester_over(engine, source)
+    ingester.persister.writer.write = lambda *_args: (_ for _ in ()).throw(
+        OperationalError("INSERT", {}, Exception("database away")))
+    ingester._give_up.set()  # as at a stop: give up instead of retrying for ever
+    assert not ingester.process(recent_telemetry(2))
+    assert source.calls == []
+
+
+@pytest.mark.parametrize("trouble", ["refused", "raises"])
+def test_a_receipt_that_cannot_be_sent_never_holds_up_the_batch(engine, trouble):
+    source = RecordingSource(engine, fail=RuntimeError("boom") if trouble == "raises" else None,
+                             refuse=trouble == "refused")
+    ingester = ingester_over(engine, source)
+    assert ingester.process(recent_telemetry(2))
+    assert source.calls == ["receipt", "ack"]
+    assert (ingester.stats.receipts_published, ingester.stats.receipts_failed) == (0, 1)
+    assert ingester.stats.acked == 2
 
 
 # --- end to end: a device receives its receipts from the real ingester ------------------------

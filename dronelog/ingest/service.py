@@ -135,7 +135,12 @@ class Ingester:
             log.error("receipts could not be built", error=repr(error)[:300])
             return
         for receipt in receipts:
-            if self.source.publish(receipt.topic, receipt.payload()):
+            try:
+                published = self.source.publish(receipt.topic, receipt.payload())
+            except Exception as error:
+                published = False
+                log.error("receipt publish failed", topic=receipt.topic, error=repr(error)[:300])
+            if published:
                 self.stats.receipts_published += 1
             else:
                 self.stats.receipts_failed += 1
