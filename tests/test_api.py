@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from sqlalchemy import select, text
 
-from dronelog.api.accounts import Role, revoke_tokens
+from dronelog.api.accounts import Role, add_user, issue_token, revoke_tokens
 from dronelog.api.app import create_app
 from dronelog.broker import free_port
 from dronelog.config import Settings
@@ -218,6 +218,24 @@ def test_dispatchers_acknowledge_and_resolve_alerts_and_it_is_audited(api, engin
     other = api.http.get("/api/v1/alerts", params={"site": TOWN},
                          headers=api.as_role(Role.LAB)).json()
     assert other["total"] == 1  # ...and only those: the site filter is theirs, not the query's
+    # the specimen's origin learns of its breach too (it must be collected again); a third
+    # site does not; the alert is a code with parameters the screens render themselves
+    with engine.begin() as connection:
+        tokens = {}
+        for user_id, site in (("lab-town", TOWN), ("lab-other", "wjwsy")):
+            add_user(connection, user_id, Role.LAB, clock.now(), password=f"pw-{user_id}",
+                     site_id=site)
+            tokens[site] = issue_token(connection, user_id, clock.now(), timedelta(hours=1))
+    town = api.http.get("/api/v1/alerts", headers={
+        "Authorization": f"Bearer {tokens[TOWN]}"}).json()
+    assert [(a["kind"], a["site_id"], a["origin_site_id"]) for a in town["items"]] == [
+        ("breach", LAB, TOWN)]
+    assert town["items"][0]["details"]["barcode"] == "CJ2611220042"
+    assert "deadline" in town["items"][0]["details"]
+    assert api.http.get("/api/v1/alerts", headers={
+        "Authorization": f"Bearer {tokens['wjwsy']}"}).json()["total"] == 0
+    assert api.http.get("/api/v1/alerts", params={"site": TOWN},
+                        headers=dispatcher).json()["total"] == 1
     with engine.connect() as connection:
         actions = connection.execute(select(AuditEntry.__table__.c.action).where(
             AuditEntry.__table__.c.user_id == "disp-1")).scalars().all()

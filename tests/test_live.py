@@ -7,12 +7,13 @@ import socket
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import insert
 
-from dronelog.api.accounts import Role
+from dronelog.api.accounts import Role, add_user, issue_token
 from dronelog.config import Settings
 from dronelog.storage.tables import TelemetryPoint
 from dronelog.turnaround.service import TurnaroundJobs
@@ -90,6 +91,13 @@ def test_the_stream_brings_telemetry_custody_and_alert_changes(api, engine, cloc
     everything = Listener(url, dispatcher)
     one_drone = Listener(url, dispatcher, drone="uav-07", types="telemetry")
     lab = Listener(url, api.as_role(Role.LAB), site=TOWN)  # a lab user gets its own site
+    with engine.begin() as connection:  # the labs where the specimen is collected, and a third
+        tokens = {}
+        for user_id, site in (("lab-town", TOWN), ("lab-other", "wjwsy")):
+            add_user(connection, user_id, Role.LAB, clock.now(), site_id=site)
+            tokens[site] = issue_token(connection, user_id, clock.now(), timedelta(hours=1))
+    origin = Listener(url, {"Authorization": f"Bearer {tokens[TOWN]}"}, types="alert")
+    third = Listener(url, {"Authorization": f"Bearer {tokens['wjwsy']}"}, types="alert")
     sent = write_telemetry(engine, clock, "uav-03", 2) + write_telemetry(engine, clock,
                                                                           "uav-07", 1)
     got = everything.take(3)
@@ -107,6 +115,8 @@ def test_the_stream_brings_telemetry_custody_and_alert_changes(api, engine, cloc
     TurnaroundJobs(engine, settings, clock=clock).turnaround()  # 60 min old: a breach
     event, data = everything.take(1)[0]
     assert (event, data["change"], data["alert"]["kind"]) == ("alert", "opened", "breach")
+    assert (data["alert"]["details"]["barcode"], data["alert"]["origin_site_id"]) == (
+        "CJ2611220042", TOWN)  # a code with parameters; the origin's lab is told too
     alert_id = data["alert"]["id"]
     assert api.http.post(f"/api/v1/alerts/{alert_id}/acknowledge",
                          headers=dispatcher).status_code == 200
@@ -118,8 +128,11 @@ def test_the_stream_brings_telemetry_custody_and_alert_changes(api, engine, cloc
     assert [(e, d["change"]) for e, d in lab.take(2)] == [("alert", "opened"),
                                                           ("alert", "acknowledged")]
     assert lab.quiet(0.5) == []
+    assert [(e, d["change"]) for e, d in origin.take(2)] == [("alert", "opened"),
+                                                             ("alert", "acknowledged")]
+    assert third.quiet(0.1) == []
     assert one_drone.quiet(0.1) == [] and everything.quiet(0.1) == []
-    for listener in (everything, one_drone, lab):
+    for listener in (everything, one_drone, lab, origin, third):
         listener.close()
 
 

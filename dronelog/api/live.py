@@ -159,7 +159,8 @@ def read(conn: Connection, cursor: Cursor, wanted: Filter, now: float) -> list[t
     fresh = cursor.alerts.take([r.change_id for r in changes], now)
     if "alert" in wanted.kinds:
         events += [(as_utc(r.changed_at), "alert", _alert(r)) for r in changes
-                   if r.change_id in fresh and _passes(wanted, r.drone_id, r.site_id)]
+                   if r.change_id in fresh and _passes(wanted, r.drone_id, r.site_id,
+                                                       r.origin_site_id, r.at_site_id)]
     return [(kind, data) for _, kind, data in sorted(events, key=lambda e: e[0])]
 
 

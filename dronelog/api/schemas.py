@@ -98,6 +98,10 @@ class CustodyAccepted(BaseModel):
 
 
 class AlertPublic(BaseModel):
+    """An alert as a code (`kind`) with parameters (`details`: the subject, the sites, times
+    in ISO 8601 UTC): screens render their own text from them, in the reader's language and
+    the site's time zone; `message` is the text in the network's language."""
+
     id: int
     kind: str
     severity: str
@@ -105,7 +109,10 @@ class AlertPublic(BaseModel):
     subject_kind: str
     subject_id: str
     message: str
+    details: dict = {}
     site_id: str | None = None
+    origin_site_id: str | None = None
+    at_site_id: str | None = None
     drone_id: str | None = None
     opened_at: datetime
     acknowledged_at: datetime | None = None

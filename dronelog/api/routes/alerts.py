@@ -1,9 +1,10 @@
 """Alerts: list them; dispatchers acknowledge and resolve (with a note)."""
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from dronelog.api import audit
 from dronelog.api.accounts import Role, User
@@ -25,7 +26,14 @@ def public_alert(row) -> AlertPublic:
     values = dict(row._mapping)
     for key in ("opened_at", "acknowledged_at", "resolved_at"):
         values[key] = as_utc(values[key])
+    values["details"] = json.loads(values.get("details") or "{}")
     return AlertPublic(**values)
+
+
+def concerns_site(site: str):
+    """Alerts that reach `site`'s lab: about it, or about a specimen collected there or
+    (misrouted) lying there."""
+    return or_(A.c.site_id == site, A.c.origin_site_id == site, A.c.at_site_id == site)
 
 
 @router.get("", response_model=Page[AlertPublic], summary="List alerts",
@@ -36,7 +44,7 @@ def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[AlertPublic]:
     query = select(A)
     if user.role is Role.LAB:
-        site = user.site_id  # lab staff see their own site's alerts
+        site = user.site_id  # lab staff see the alerts that reach their site
     if state == "active":
         query = query.where(A.c.state != "resolved")
     elif state:
@@ -44,7 +52,7 @@ def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
     if kind:
         query = query.where(A.c.kind == kind)
     if site:
-        query = query.where(A.c.site_id == site)
+        query = query.where(concerns_site(site))
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(A.c.opened_at.desc(), A.c.id.desc())
                         .limit(limit).offset(offset)).all()

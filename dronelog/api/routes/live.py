@@ -23,7 +23,8 @@ STREAM_DOC = """Server-Sent Events. Frames: `event: telemetry|custody|alert|rese
 with an `event_id`, and an `id:` cursor after each batch. Reconnect with the last id in the
 `Last-Event-ID` header to resume without a gap (events may repeat: deduplicate by
 `event_id`). `reset` means the cursor is too old or unknown: re-read the state and go on.
-Lab users get their own site's events only; devices may not listen."""
+Lab users get their own site's events only (for alerts: those about their site, or about a
+specimen collected there or lying there); devices may not listen."""
 
 
 @router.get("/stream", summary="Live telemetry, custody events and alert changes (SSE)",
