@@ -87,9 +87,11 @@ def _channel_of(name: str) -> Channel:
             "flight": Channel.FLIGHT}.get(name.split(".")[0], Channel.SITE_CUSTODY)
 
 
-KINDS = [(name, _channel_of(name)) for name in sorted(EXAMPLES)]
-KINDS += [("custody.unloaded", Channel.DRONE_CUSTODY),  # a drone records its own handover
-          ("custody.received", Channel.DRONE_CUSTODY)]
+# Each example on the topic of a sender who may record it (docs/contract.md, "Custody
+# rules"): a drone records its own loading and unloading, a site's scanner any step as staff.
+KINDS = [(name, _channel_of(name)) for name in sorted(EXAMPLES) if name != "custody.unloaded"]
+KINDS += [("custody.unloaded", Channel.DRONE_CUSTODY), ("custody.loaded", Channel.DRONE_CUSTODY),
+          ("custody.unloaded", Channel.SITE_CUSTODY)]
 
 
 def topic_for(channel: Channel, payload: dict[str, Any]) -> str:
@@ -116,6 +118,8 @@ def fresh(name: str, channel: Channel, age: timedelta, offset_minutes: int) -> d
     payload["event_time"] = (CLOCK.now() - age).astimezone(zone).isoformat()
     if channel is Channel.DRONE_CUSTODY:
         payload["actor"] = {"kind": "drone", "id": "uav-03"}
+    elif channel is Channel.SITE_CUSTODY and payload["actor"]["kind"] == "drone":
+        payload["actor"] = {"kind": "staff", "id": "porter-07"}  # scanned at the pad
     payload["event_id"] = content_id(payload)
     return payload
 
@@ -301,7 +305,7 @@ def poison(draw) -> Delivery:
     """A delivery that may or may not be acceptable: the fuzzer's whole repertoire."""
     family = draw(st.sampled_from(["bytes", "mutated", "mutated", "mutated", "size",
                                    "deep", "time", "number", "version", "text", "spoofed",
-                                   "unknown_topic"]))
+                                   "authority", "unknown_topic"]))
     if family == "bytes":
         channel, payload = draw(valid_payloads)
         return as_delivery(topic_for(channel, payload), draw(st.binary(max_size=300)))
@@ -346,6 +350,24 @@ def poison(draw) -> Delivery:
         payload["schema_version"] = draw(st.sampled_from(
             [0, 2, -1, 1.5, "1", "v1", None, [1], {"major": 1}, 2**64]) | bad_values)
         return as_delivery(topic_for(channel, payload), dumps(payload, True))
+    if family == "authority":  # a sender recording what it may not (custody rules)
+        mode = draw(st.sampled_from(["step", "drone_id", "actor"]))
+        names = {"step": ["custody.collected", "custody.packed", "custody.received",
+                          "custody.rejected"],
+                 "drone_id": ["custody.loaded", "custody.unloaded"]}.get(mode, sorted(
+                     n for n in EXAMPLES if n.startswith("custody.")))
+        payload = fresh(draw(st.sampled_from(names)), Channel.SITE_CUSTODY,
+                        timedelta(minutes=1), 0)
+        if mode == "actor":  # a site's scanner speaking as a drone
+            payload["actor"] = {"kind": "drone", "id": draw(st.sampled_from(["uav-03", "x"]))}
+            topic = LAYOUT.site_custody(payload["site_id"])
+        else:  # a drone: only its own loading and unloading
+            payload["actor"] = {"kind": "drone", "id": "uav-03"}
+            if mode == "drone_id":
+                payload["drone_id"] = draw(st.sampled_from(["uav-04", "UAV-03"]))
+            topic = LAYOUT.drone_custody("uav-03")
+        payload["event_id"] = content_id(payload)
+        return as_delivery(topic, json.dumps(payload).encode())
     if family == "spoofed":
         channel, payload = draw(valid_payloads)
         other = draw(st.sampled_from(["uav-04", "pdrmyy", "cjzxwsy", "UAV-03", "uav-03.",
@@ -417,6 +439,7 @@ def check_acceptance(item) -> None:
         assert event.site_id == address.subject_id
     elif address.channel is Channel.DRONE_CUSTODY:
         assert (event.actor.kind, event.actor.id) == ("drone", address.subject_id)
+        assert event.kind in ("loaded", "unloaded") and event.drone_id == address.subject_id
     else:
         assert event.drone_id == address.subject_id
     now = CLOCK.now()

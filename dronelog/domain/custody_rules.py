@@ -104,7 +104,7 @@ def authorize(scan: Scan, sender: Sender) -> Refusal | None:
     if scan.kind not in sender.steps:
         allowed = ", ".join(sorted(sender.steps))
         return Refusal(RefusalCode.STEP_NOT_ALLOWED,
-                       f"{sender.identity} may record {allowed}, not {scan.kind!r}")
+                       f"{sender.identity!r} may record {allowed}, not {scan.kind!r}")
     if sender.kind is SenderKind.DRONE:
         if scan.actor_kind != "drone" or scan.actor_id != sender.id:
             return Refusal(RefusalCode.IDENTITY_MISMATCH,
@@ -117,11 +117,11 @@ def authorize(scan: Scan, sender: Sender) -> Refusal | None:
         return None
     if scan.site_id != sender.site_id:
         return Refusal(RefusalCode.IDENTITY_MISMATCH,
-                       f"{sender.identity} records scans at site {sender.site_id!r}, but the "
+                       f"{sender.identity!r} records scans at site {sender.site_id!r}, but the "
                        f"event says site_id {scan.site_id!r}")
     if scan.actor_kind == "drone":
         return Refusal(RefusalCode.ACTOR_MISMATCH,
-                       f"{sender.identity} is not a drone and cannot record a scan as drone "
+                       f"{sender.identity!r} is not a drone and cannot record a scan as drone "
                        f"{scan.actor_id!r}")
     if sender.kind is SenderKind.STAFF and (scan.actor_kind, scan.actor_id) != ("staff",
                                                                                 sender.id):
