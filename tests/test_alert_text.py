@@ -4,6 +4,8 @@ with the parameters its text needs, its text in the network's language, and the 
 labs it reaches (the destination, the origin, where a misrouted specimen is)."""
 
 import json
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -50,6 +52,7 @@ from tests.test_turnaround import (
 SITES = {LAB: SiteLabel("平度市人民医院", "Pingdu People's Hospital", "Asia/Shanghai"),
          TOWN: SiteLabel("崔家集镇中心卫生院", "Cuijiaji Health Centre", "Asia/Shanghai"),
          "abroad": SiteLabel("伦敦", "London", "Europe/London")}
+ROOT = Path(__file__).parent.parent
 DEADLINE = "2026-11-20T02:45:00+00:00"  # 10:45 in Pingdu
 
 EXAMPLES: dict[AlertKind, dict] = {
@@ -234,3 +237,68 @@ def test_the_stored_text_is_in_the_networks_language(engine):
     assert message.startswith("SP-9 (STAT) not received by its deadline 20 Nov 10:45"), message
     with pytest.raises(ValueError):
         Settings(language="fr")
+
+
+# --- the dashboards render the same texts ---------------------------------------------------
+
+NODE_SCRIPT = r"""
+globalThis.localStorage = {getItem: () => null, setItem: () => {}};
+globalThis.window = {dispatchEvent: () => {}};
+globalThis.document = {documentElement: {}};
+globalThis.CustomEvent = class {};
+const {setLanguage, language} = await import(process.argv[1] + '/i18n.js');
+const {alertText} = await import(process.argv[1] + '/alert_text.js');
+const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const sites = new Map(Object.entries(input.sites));
+const siteName = (id) => {
+  const site = sites.get(id);
+  if (!site) return id;
+  return language() === 'zh' ? site.name_zh : site.name_en;
+};
+const out = input.cases.map(({alert, language: lang}) => {
+  setLanguage(lang);
+  return alertText(alert, {sites, siteName});
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _dashboard_texts(cases: list[dict]) -> list[str]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the dashboards' alert texts are not compared")
+    sites = {site_id: {"name_zh": s.name_zh, "name_en": s.name_en, "timezone": s.timezone}
+             for site_id, s in SITES.items()}
+    done = subprocess.run(
+        [node, "--input-type=commonjs", "-e",
+         f"(async () => {{ {NODE_SCRIPT} }})()", str(ROOT / "dashboards" / "js")],
+        input=json.dumps({"sites": sites, "cases": cases}), capture_output=True, text=True,
+        timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_dashboards_render_the_same_text_from_the_code_and_parameters():
+    cases, expected = [], []
+    flight_kinds = {AlertKind.LOST_LINK, AlertKind.LOW_BATTERY, AlertKind.OFF_ROUTE}
+    examples = [(kind, params) for kind, params in EXAMPLES.items()]
+    examples += [(AlertKind.BREACH, {"priority": "stat", "deadline": DEADLINE,
+                                     "received_at": "2026-11-20T03:02:00+00:00",
+                                     "minutes_late": 17}),
+                 (AlertKind.BREACH, {"priority": "routine", "deadline": DEADLINE,
+                                     "site_id": "abroad"}),
+                 (AlertKind.LOST_LINK, {})]
+    for kind, params in examples:
+        subject_kind, subject_id = (("flight", "F1") if kind in flight_kinds
+                                    else ("specimen", "SP-1"))
+        details = SPECIMEN | params  # as stored: the parameters, subject included
+        for language in ("zh", "en"):
+            cases.append({"language": language, "alert": {
+                "kind": kind.value, "subject_kind": subject_kind, "subject_id": subject_id,
+                "site_id": details.get("site_id"), "drone_id": "uav-02", "details": details,
+                "message": "FALLBACK"}})
+            expected.append(render(kind.value, SPECIMEN | params, language, SITES))
+    assert _dashboard_texts(cases) == expected
+    # a parameter missing: the stored message, as on the server
+    broken = {"kind": "breach", "subject_kind": "specimen", "subject_id": "SP-1",
+              "site_id": LAB, "drone_id": None, "details": {}, "message": "FALLBACK"}
+    assert _dashboard_texts([{"language": "zh", "alert": broken}]) == ["FALLBACK"]

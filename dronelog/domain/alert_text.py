@@ -36,18 +36,19 @@ class MissingParameter(KeyError):
 
 
 _PRIORITY = {"zh": {"stat": "急诊", "urgent": "加急", "routine": "常规"},
-             "en": {"stat": "STAT", "urgent": "urgent", "routine": "routine"}}
+             "en": {"stat": "STAT", "urgent": "Urgent", "routine": "Routine"}}
 _TEMPERATURE_CLASS = {
     "zh": {"refrigerated": "冷藏 2–8 °C", "ambient": "常温 15–25 °C",
            "red_cells": "红细胞 1–10 °C", "platelets": "血小板 20–24 °C",
            "frozen": "冷冻 ≤ −18 °C"},
-    "en": {"refrigerated": "refrigerated 2–8 °C", "ambient": "ambient 15–25 °C",
-           "red_cells": "red cells 1–10 °C", "platelets": "platelets 20–24 °C",
-           "frozen": "frozen ≤ −18 °C"},
+    "en": {"refrigerated": "Refrigerated 2–8 °C", "ambient": "Ambient 15–25 °C",
+           "red_cells": "Red cells 1–10 °C", "platelets": "Platelets 20–24 °C",
+           "frozen": "Frozen ≤ −18 °C"},
 }
 _SEPARATOR = {"zh": "；", "en": "; "}
 
-# One template per kind and language; a kind with variants picks one by its parameters.
+# One template per kind and language; a kind with variants picks one by its parameters. The
+# dashboards hold the same templates (dashboards/js/i18n.js, `alert.text.*`; a test compares).
 _TEMPLATES: dict[str, dict[str, str]] = {
     "turnaround_warning": {
         "zh": "标本 {barcode}（{priority}）已用去大部分周转时限，截止时间 {deadline}",

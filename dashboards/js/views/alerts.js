@@ -1,7 +1,10 @@
 // The alert panel, shared by the dispatcher's view (acknowledge and resolve) and the lab's
-// (its own site's alerts, read only). Live changes arrive on the stream; a slow refresh is
+// (the alerts that reach its site, read only: about it, or about a specimen collected there).
+// Each alert's text is rendered here from its code and parameters, in the reader's language
+// and the site's time zone (alert_text.js). Live changes arrive on the stream; a slow refresh is
 // the safety net, and a fast one stands in when the server has no stream.
 
+import {alertText} from '../alert_text.js';
 import {ApiError, get, post} from '../api.js';
 import {dialog, fill, h, toast} from '../dom.js';
 import {dateTime, shortTime} from '../format.js';
@@ -113,7 +116,7 @@ export class AlertPanel {
         h('span', {class: ['state-badge', `alert-state-${alert.state}`], 'data-role': 'state'}, label('alert.state', alert.state)),
         h('time', {datetime: alert.opened_at, class: 'muted'}, dateTime(alert.opened_at))),
       h('div', {class: 'alert-subject'}, subject.join(' · ')),
-      h('div', {class: 'alert-message muted small', lang: 'en'}, alert.message),
+      h('div', {class: 'alert-message muted small', 'data-role': 'text'}, alertText(alert, this.ctx)),
       history.length ? h('div', {class: 'alert-history small'}, history.map((line) => h('div', {}, line))) : null,
       actions.length ? h('div', {class: 'alert-actions'}, actions) : null);
   }
