@@ -18,13 +18,14 @@ from dronelog.api.schemas import (
     SpecimenSummary,
     TemperatureReading,
 )
-from dronelog.domain.eta import estimate_eta
+from dronelog.domain.monitoring import flight_eta
 from dronelog.domain.specimens import problems
 from dronelog.domain.temperature import TEMPERATURE_RANGES
 from dronelog.domain.turnaround import turnaround_status
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking, TelemetryPoint
 from dronelog.turnaround import repository as repo
+from dronelog.turnaround.sweep import SweepRules
 
 router = APIRouter(prefix="/api/v1/specimens", tags=["specimens"],
                    dependencies=[Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))])
@@ -33,6 +34,7 @@ S = Specimen.__table__
 C = CustodyEvent.__table__
 TEL = TelemetryPoint.__table__
 MAX_READINGS = 600  # a chart's worth; longer flights are thinned evenly
+RECENT = timedelta(minutes=5)  # the reports a position and an ETA are made from
 
 
 def _summary(row, now: datetime) -> dict:
@@ -122,14 +124,18 @@ def _temperature(conn: Connection, flight_ids: list[str]) -> list[TemperatureRea
 
 
 def _in_flight(conn: Connection, row, now: datetime) -> tuple[Position | None, datetime | None]:
+    """Where its drone is and when it arrives: the engine's one ETA (domain/monitoring.py),
+    from the reports received in the last minutes, on the server's clock."""
     if not row.drone_id:
         return None, None
-    track = repo.recent_tracks(conn, [row.drone_id], now - timedelta(minutes=5)).get(
-        row.drone_id, [])
-    track = [t for t in track if t.flight_id == row.flight_id]
-    if not track:
+    rules = SweepRules()
+    reports = [r for r in repo.recent_reports(
+        conn, [row.drone_id], received_since=now - RECENT,
+        event_since=now - RECENT - timedelta(seconds=rules.max_clock_offset_s),
+    ).get(row.drone_id, []) if r.telemetry.flight_id == row.flight_id]
+    if not reports:
         return None, None
-    last = track[-1]
+    last = max(reports, key=lambda r: (r.received_at, r.telemetry.seq)).telemetry
     position = Position(at=last.event_time, lat=last.lat, lon=last.lon, alt_m=last.alt_m,
                         ground_speed_mps=last.ground_speed_mps, battery_pct=last.battery_pct,
                         payload_temp_c=last.payload_temp_c)
@@ -140,4 +146,4 @@ def _in_flight(conn: Connection, row, now: datetime) -> tuple[Position | None, d
                               flight.destination_site_id if flight else None)
     if route is None:
         return position, None
-    return position, estimate_eta(route, track, now).arrival_at
+    return position, flight_eta(route, reports, now, rules.monitoring()).arrival_at
