@@ -13,9 +13,20 @@ from sqlalchemy import text
 
 from dronelog.api.accounts import Role, add_user, issue_token
 from dronelog.config import Settings
+from dronelog.contract import messages as m
 from dronelog.contract.examples import EXAMPLES
+from dronelog.ingest.delivery import Accepted, Delivery
+from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround.service import TurnaroundJobs
-from tests.support import LAB, LAYOUT, TOWN, IngesterProcess, Publisher, wait_for_count
+from tests.support import (
+    LAB,
+    LAYOUT,
+    TOWN,
+    IngesterProcess,
+    Publisher,
+    telemetry,
+    wait_for_count,
+)
 
 OTHER = "wjwsy"  # a third site: neither the origin nor the destination
 
@@ -223,3 +234,31 @@ def test_adversarial_receipts_close_only_at_the_destination_and_keep_every_fact(
     closing = (received is not None) + (rejected is not None)
     named = [a for a in seen["anomalies"] if "impossible order" not in a]
     assert len(named) == len(steps) - closing  # every other receipt is named, none dropped
+
+
+def test_a_landing_in_a_field_leaves_the_location_unknown_with_the_last_position(api, people):
+    barcode = "CJZXWS26120400013"
+    send_towards_the_lab(api, people, barcode)  # loaded onto F20261122-0007, uav-03
+    now, flight = api.clock.now(), EXAMPLES["custody.loaded"]["flight_id"]
+    writer = BatchWriter(api.engine, api.clock)
+    base = dict(schema_version=1, drone_id="uav-03", flight_id=flight)
+    events = [
+        (m.FlightTakeoff(**base, event_id=uuid.uuid4(), kind="takeoff",
+                         event_time=now - timedelta(minutes=15), site_id=TOWN), "flight"),
+        (telemetry("uav-03", seq=1, at=now - timedelta(minutes=9), flight_id=flight,
+                   lat=36.71, lon=119.80), "telemetry"),
+        (telemetry("uav-03", seq=2, at=now - timedelta(minutes=8), flight_id=flight,
+                   lat=36.72, lon=119.81), "telemetry"),
+        (m.FlightAborted(**base, event_id=uuid.uuid4(), kind="aborted",
+                         event_time=now - timedelta(minutes=7), reason="forced landing"),
+         "flight"),
+    ]
+    for event, channel in events:
+        topic = getattr(LAYOUT, channel)("uav-03")
+        writer.write([Accepted(Delivery(topic, b"", now), LAYOUT.parse(topic), event)], [])
+    engine_run(api)
+    body = specimen(api, barcode)
+    assert body["state"] == "location_unknown" and body["site_id"] is None
+    assert "location_unknown" in body["problems"] and body["turnaround"] != "on_track"
+    assert (body["position"]["lat"], body["position"]["lon"]) == (36.72, 119.81)
+    assert "location_unknown" in alert_kinds(api, barcode)

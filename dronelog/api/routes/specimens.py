@@ -87,7 +87,11 @@ def get_specimen(barcode: BarcodePath, request: Request, conn: ConnectionDep) ->
                             recorded_by=e.recorded_by)
                 for e in conn.execute(select(C).where(C.c.barcode == barcode)
                                       .order_by(C.c.event_time))]
-    position, eta = _in_flight(conn, row, now) if row.state == "in_transit" else (None, None)
+    position, eta = None, None
+    if row.state == "in_transit":
+        position, eta = _in_flight(conn, row, now)
+    elif row.state == "location_unknown":
+        position = _last_known(conn, row.flight_id)
     band = TEMPERATURE_RANGES.get(row.temperature_class)
     flights = sorted({step.flight_id for step in timeline
                       if step.kind == "loaded" and step.flight_id})
@@ -121,6 +125,20 @@ def _temperature(conn: Connection, flight_ids: list[str]) -> list[TemperatureRea
     step = -(-len(rows) // MAX_READINGS)
     return [TemperatureReading(at=as_utc(r.event_time), payload_temp_c=r.payload_temp_c,
                                flight_id=r.flight_id) for r in rows[::step]]
+
+
+def _last_known(conn: Connection, flight_id: str | None) -> Position | None:
+    """The last position its flight reported: where to start looking for a specimen whose
+    flight ended away from every site."""
+    if not flight_id:
+        return None
+    last = conn.execute(select(TEL).where(TEL.c.flight_id == flight_id)
+                        .order_by(TEL.c.event_time.desc()).limit(1)).first()
+    if last is None:
+        return None
+    return Position(at=as_utc(last.event_time), lat=last.lat, lon=last.lon, alt_m=last.alt_m,
+                    ground_speed_mps=last.ground_speed_mps, battery_pct=last.battery_pct,
+                    payload_temp_c=last.payload_temp_c)
 
 
 def _in_flight(conn: Connection, row, now: datetime) -> tuple[Position | None, datetime | None]:
