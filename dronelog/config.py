@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     max_future_skew_s: float = Field(300, ge=0, description="reject event times further ahead")
     max_event_age_s: float = Field(30 * 86400, gt=0, description="reject event times older")
     retry_max_delay_s: float = Field(30, gt=0, description="cap of the storage retry backoff")
+    receipts: bool = Field(True, description="publish a receipt to each sender after each "
+                                             "stored batch (docs/contract.md, Receipts)")
     policy_file: str | None = Field(None, description="turnaround policies (TOML); default: "
                                     "the built-in defaults, as in config/turnaround.toml")
     network_timezone: str = Field("Asia/Shanghai", description="the day of the daily report")

@@ -51,7 +51,7 @@ class IngestStats:
 class Ingester:
     def __init__(self, settings: Settings, engine: Engine, clock: Clock | None = None,
                  source: MqttSource | None = None, progress_every_s: float = 10.0,
-                 receipts: bool = True) -> None:
+                 receipts: bool | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         layout = TopicLayout(settings.topic_prefix)
@@ -72,7 +72,7 @@ class Ingester:
         self.persister = Persister(BatchWriter(engine), max_delay_s=settings.retry_max_delay_s,
                                    on_retry=self._count_retry)
         self._progress_every_s = progress_every_s
-        self.receipts = receipts
+        self.receipts = settings.receipts if receipts is None else receipts
 
     def request_stop(self, grace_s: float = 30.0) -> None:
         """Finish up: store and acknowledge what was received, giving up on storage (and
