@@ -560,6 +560,24 @@ def ingester_problems(deployment: Deployment) -> list[str]:
     return problems
 
 
+# --- (i) the plain-HTTP API on loopback only ------------------------------------------------
+
+def published_api_problems(deployment: Deployment) -> list[str]:
+    """The API speaks plain HTTP: published, it must be on the host's loopback, where the
+    TLS-terminating proxy reaches it (docs/security.md)."""
+    problems = []
+    for name in running(deployment, "api"):
+        for spec in deployment.services[name].get("ports", []):
+            if isinstance(spec, dict):  # the long syntax
+                host = spec.get("host_ip", "")
+            else:  # [HOST_IP:][HOST_PORT:]CONTAINER_PORT
+                parts = str(spec).rsplit(":", 2)
+                host = parts[0] if len(parts) == 3 else ""
+            if host not in ("127.0.0.1", "[::1]", "::1"):
+                problems.append(f"{name} publishes {spec!r} beyond the loopback")
+    return problems
+
+
 # --- The tests --------------------------------------------------------------------------------
 
 def test_a_compose_file_follows_the_compose_specification(deployment):
@@ -615,6 +633,10 @@ def test_g_the_simulator_runs_only_in_a_profile(deployment):
 
 def test_h_two_ingesters_share_the_stream_with_distinct_client_ids(deployment):
     assert ingester_problems(deployment) == []
+
+
+def test_i_the_plain_http_api_is_published_on_loopback_only(deployment):
+    assert published_api_problems(deployment) == []
 
 
 def test_every_mqtt_login_of_a_service_has_a_block_in_the_shipped_acl(deployment):
@@ -701,6 +723,9 @@ MUTATIONS: list[tuple[str, Callable[[dict], None], Callable[[Deployment], list[s
          DRONELOG_SHARED_GROUP="others"), ingester_problems),
     ("(h) replicas", lambda raw: _service(raw, "ingester-1").update(deploy={"replicas": 2}),
      ingester_problems),
+    ("(i) the api on every interface",
+     lambda raw: _service(raw, "api").update(ports=["${API_PORT:-8080}:8080"]),
+     published_api_problems),
 ]
 
 
