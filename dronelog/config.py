@@ -58,6 +58,9 @@ class Settings(BaseSettings):
                                              "stored batch (docs/contract.md, Receipts)")
     policy_file: str | None = Field(None, description="turnaround policies (TOML); default: "
                                     "the built-in defaults, as in config/turnaround.toml")
+    stability_file: str | None = Field(None, description="stability per specimen type (TOML); "
+                                       "default: the built-in catalogue, as in "
+                                       "config/stability.toml")
     network_timezone: str = Field("Asia/Shanghai", description="the day of the daily report")
     language: str = Field("zh", pattern="^(zh|en)$", description="the network's language: "
                           "alert texts in MQTT and webhook payloads and the stored message")

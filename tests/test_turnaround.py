@@ -392,7 +392,7 @@ def test_the_policy_file_of_the_settings_is_the_one_used(engine, tmp_path):
 
     shipped = Path(__file__).parent.parent / "config" / "turnaround.toml"
     jobs = TurnaroundJobs(engine, Settings(database_url=str(engine.url), policy_file=str(shipped)))
-    assert jobs.policies == PolicyBook.default()
+    assert jobs.limits.policies == PolicyBook.default()
     stricter = tmp_path / "policy.toml"
     stricter.write_text(shipped.read_text(encoding="utf-8").replace(
         "[defaults.stat]\ntarget_min = 45", "[defaults.stat]\ntarget_min = 20"), encoding="utf-8")
@@ -401,4 +401,4 @@ def test_the_policy_file_of_the_settings_is_the_one_used(engine, tmp_path):
     from dronelog.domain.facts import SpecimenFacts
 
     stat = SpecimenFacts("SP-9", "blood_sample", "stat", "ambient", TOWN, LAB)
-    assert jobs.policies.for_specimen(stat).target_min == 20
+    assert jobs.limits.for_specimen(stat).target_min == 20

@@ -246,6 +246,9 @@ class SpecimenTracking(SQLModel, table=True):
                                    description="collection, or the first step seen without it")
     deadline: datetime = Field(sa_column=_utc(nullable=False))
     warning_at: datetime = Field(sa_column=_utc(nullable=False))
+    stability_until: datetime | None = Field(
+        default=None, sa_column=_utc(nullable=True),
+        description="the last moment it may reach the lab (its stability); none without a type")
     landed_to_received_min: float | None = None
     loaded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     took_off_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
 from dronelog.domain.policies import PolicyBook
+from dronelog.domain.stability import SpecimenLimits, StabilityCatalogue
 from dronelog.ingest.mqtt_source import BrokerAddress
 from dronelog.storage import retention
 from dronelog.turnaround import report, sweep, tracker
@@ -39,8 +40,7 @@ class TurnaroundJobs:
         self.clock = clock or SystemClock()
         self.publisher = publisher
         self.holder = holder or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.policies = (PolicyBook.load(Path(settings.policy_file)) if settings.policy_file
-                         else PolicyBook.default())
+        self.limits = specimen_limits(settings)
         self.rules = sweep.SweepRules(lost_link_s=settings.lost_link_s,
                                       off_route_corridor_m=settings.off_route_corridor_m,
                                       battery_reserve_pct=settings.battery_reserve_pct,
@@ -55,7 +55,7 @@ class TurnaroundJobs:
         with self.engine.begin() as connection:
             if not take_lease(connection, "turnaround", self.holder, now, self.lease_ttl):
                 return None
-            tracked = tracker.refresh(connection, self.policies, now)
+            tracked = tracker.refresh(connection, self.limits, now)
             result = sweep.sweep(connection, now, self.rules)
         if result.opened or result.resolved:
             log.info("turnaround sweep", specimens_refreshed=tracked.specimens,
@@ -97,6 +97,16 @@ class TurnaroundJobs:
         with self.engine.begin() as connection:
             for name in ("turnaround", "report", "retention"):
                 release_lease(connection, name, self.holder)
+
+
+def specimen_limits(settings: Settings) -> SpecimenLimits:
+    """The turnaround policies and the stability catalogue of the settings' files (the
+    built-in ones without)."""
+    policies = (PolicyBook.load(Path(settings.policy_file)) if settings.policy_file
+                else PolicyBook.default())
+    catalogue = (StabilityCatalogue.load(Path(settings.stability_file))
+                 if settings.stability_file else StabilityCatalogue.default())
+    return SpecimenLimits(policies, catalogue)
 
 
 def mqtt_alert_publisher(settings: Settings) -> tuple[AlertPublisher, mqtt.Client]:

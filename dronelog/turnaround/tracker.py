@@ -17,10 +17,10 @@ from sqlalchemy import Connection, select
 from dronelog.domain.custody_rules import DescriptionChoice, DescriptionSource, choose_description
 from dronelog.domain.facts import CustodyFact, SpecimenFacts
 from dronelog.domain.flights import FlightState, FlightStatus, flight_status
-from dronelog.domain.policies import PolicyBook
 from dronelog.domain.specimens import SpecimenStatus, specimen_status
+from dronelog.domain.stability import SpecimenLimits
 from dronelog.domain.telemetry_rules import pad_transitions, temperature_exposure
-from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
+from dronelog.domain.temperature import EXCURSION_GRACE_S, TemperatureRange
 from dronelog.storage.portable import insert_new, upsert
 from dronelog.turnaround import repository as repo
 
@@ -35,10 +35,9 @@ class TrackerRun:
     specimens: int = 0
 
 
-def refresh(connection: Connection, policies: PolicyBook, now: datetime,
+def refresh(connection: Connection, limits: SpecimenLimits, now: datetime,
             excursion_grace_s: float = EXCURSION_GRACE_S) -> TrackerRun:
-    watermark = datetime.fromisoformat(repo.read_state(connection, WATERMARK,
-                                                       repo.EPOCH.isoformat()))
+    watermark = read_watermark(connection)
     since = watermark - repo.OVERLAP
     changed_barcodes, newest_custody = repo.changed_since(connection, repo.CUSTODY, "barcode",
                                                           since)
@@ -46,9 +45,26 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
                                                         "flight_id", since)
     in_air = set(connection.execute(select(repo.FLIGHT_TRACKING.c.flight_id).where(
         repo.FLIGHT_TRACKING.c.state.in_(_IN_AIR))).scalars())
-    flights_to_derive = changed_flights | in_air
-    barcodes = changed_barcodes | repo.barcodes_on_flights(connection, flights_to_derive)
+    run = derive(connection, limits, now, changed_flights | in_air, changed_barcodes,
+                 excursion_grace_s)
+    newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
+    write_watermark(connection, newest, now)
+    return run
 
+
+def read_watermark(connection: Connection) -> datetime:
+    return datetime.fromisoformat(repo.read_state(connection, WATERMARK, repo.EPOCH.isoformat()))
+
+
+def write_watermark(connection: Connection, watermark: datetime, now: datetime) -> None:
+    repo.write_state(connection, WATERMARK, watermark.isoformat(), now)
+
+
+def derive(connection: Connection, limits: SpecimenLimits, now: datetime,
+           flights_to_derive: set[str], changed_barcodes: set[str],
+           excursion_grace_s: float = EXCURSION_GRACE_S) -> TrackerRun:
+    """Re-derive these flights, the specimens on them and these specimens (idempotent)."""
+    barcodes = changed_barcodes | repo.barcodes_on_flights(connection, flights_to_derive)
     loaded_on = repo.flights_of(connection, barcodes)
     all_flights = flights_to_derive | {f for ids in loaded_on.values() for f in ids}
     statuses = {flight_id: status for flight_id, facts in
@@ -73,15 +89,12 @@ def refresh(connection: Connection, policies: PolicyBook, now: datetime,
         details, source = _believed(choice, registry.get(barcode), facts)
         status = specimen_status(facts, statuses,
                                  destination_site_id=details.destination_site_id)
-        exposure = _exposure(details, loaded_on.get(barcode, set()),
+        exposure = _exposure(limits.temperature_range(details), loaded_on.get(barcode, set()),
                              statuses, tracks, excursion_grace_s)
-        rows.append(_specimen_row(details, status, policies, exposure, statuses, now)
+        rows.append(_specimen_row(details, status, limits, exposure, statuses, now)
                     | {"description_source": source.value,
                        "description_conflicts": _json(choice.conflicts)})
     upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
-
-    newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
-    repo.write_state(connection, WATERMARK, newest.isoformat(), now)
     return TrackerRun(flights=len(flights_to_derive), specimens=len(rows))
 
 
@@ -118,12 +131,12 @@ def _record_pad_events(connection: Connection, flight_ids: set[str],
     insert_new(connection, repo.PAD_EVENT, rows, ["flight_id", "site_id", "kind", "at"])
 
 
-def _exposure(details: SpecimenFacts, flight_ids: set[str],
+def _exposure(band: TemperatureRange | None, flight_ids: set[str],
               statuses: dict[str, FlightStatus], tracks: dict[str, list],
               grace_s: float) -> tuple[float | None, float | None, float, bool]:
     """Payload temperature over every flight the specimen was on: min, max, seconds out of
-    its class's range, and whether that adds up to an excursion."""
-    band = TEMPERATURE_RANGES.get(details.temperature_class)
+    its band (its class's range narrowed by its stability), and whether that adds up to an
+    excursion."""
     if band is None:
         return None, None, 0.0, False
     lows, highs, outside = [], [], 0.0
@@ -149,9 +162,9 @@ def _flight_row(status: FlightStatus, now: datetime) -> dict:
             "updated_at": now}
 
 
-def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, policies: PolicyBook,
+def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, limits: SpecimenLimits,
                   exposure, statuses: dict[str, FlightStatus], now: datetime) -> dict:
-    policy = policies.for_specimen(details)
+    policy = limits.for_specimen(details)
     started = status.collected_at or status.first_event_at  # the clock runs without collection
     temp_min, temp_max, outside, excursion = exposure
     flight = statuses.get(status.flight_id) if status.flight_id else None
@@ -165,6 +178,7 @@ def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, policies: Poli
         "collected_at": started,
         "deadline": policy.deadline(started),
         "warning_at": policy.warning_at(started),
+        "stability_until": limits.stability_until(details, started),
         "landed_to_received_min": policy.landed_to_received_min,
         "loaded_at": status.loaded_at, "took_off_at": status.took_off_at,
         "landed_at": status.landed_at, "received_at": status.received_at,
