@@ -65,18 +65,38 @@ def derive(connection: Connection, limits: SpecimenLimits, now: datetime,
            excursion_grace_s: float = EXCURSION_GRACE_S) -> TrackerRun:
     """Re-derive these flights, the specimens on them and these specimens (idempotent)."""
     barcodes = changed_barcodes | repo.barcodes_on_flights(connection, flights_to_derive)
-    loaded_on = repo.flights_of(connection, barcodes)
-    all_flights = flights_to_derive | {f for ids in loaded_on.values() for f in ids}
+    statuses, tracks = derive_flights(connection, flights_to_derive, now)
+    specimens = derive_specimens(connection, limits, now, barcodes, statuses, tracks,
+                                 excursion_grace_s)
+    return TrackerRun(flights=len(flights_to_derive), specimens=specimens)
+
+
+def derive_flights(connection: Connection, flight_ids: set[str], now: datetime
+                   ) -> tuple[dict[str, FlightStatus], dict[str, list]]:
+    """Re-derive these flights' rows and pad events; their statuses and tracks."""
     statuses = {flight_id: status for flight_id, facts in
-                repo.flight_facts(connection, all_flights).items()
+                repo.flight_facts(connection, flight_ids).items()
                 if (status := flight_status(facts)) is not None}
     upsert(connection, repo.FLIGHT_TRACKING,
-                [_flight_row(statuses[f], now) for f in flights_to_derive if f in statuses],
+                [_flight_row(statuses[f], now) for f in flight_ids if f in statuses],
                 ["flight_id"])
     tracks: dict[str, list] = {}
-    _record_pad_events(connection, flights_to_derive, tracks)
+    _record_pad_events(connection, flight_ids, tracks)
+    return statuses, tracks
 
-    tracks.update(repo.flight_tracks(connection, all_flights - tracks.keys()))
+
+def derive_specimens(connection: Connection, limits: SpecimenLimits, now: datetime,
+                     barcodes: set[str], statuses: dict[str, FlightStatus],
+                     tracks: dict[str, list],
+                     excursion_grace_s: float = EXCURSION_GRACE_S) -> int:
+    """Re-derive these specimens' rows, with the statuses and tracks of their flights
+    (those not given are loaded); how many rows were written."""
+    loaded_on = repo.flights_of(connection, barcodes)
+    more = {f for ids in loaded_on.values() for f in ids} - statuses.keys()
+    statuses = statuses | {flight_id: status for flight_id, facts in
+                           repo.flight_facts(connection, more).items()
+                           if (status := flight_status(facts)) is not None}
+    tracks = tracks | repo.flight_tracks(connection, more - tracks.keys())
     registry = repo.specimen_details(connection, barcodes)
     described = repo.descriptions(connection, barcodes)
     custody = repo.custody_facts(connection, barcodes)
@@ -95,7 +115,7 @@ def derive(connection: Connection, limits: SpecimenLimits, now: datetime,
                     | {"description_source": source.value,
                        "description_conflicts": _json(choice.conflicts)})
     upsert(connection, repo.SPECIMEN_TRACKING, rows, ["barcode"])
-    return TrackerRun(flights=len(flights_to_derive), specimens=len(rows))
+    return len(rows)
 
 
 def _believed(choice: DescriptionChoice, registered: SpecimenFacts | None,
