@@ -601,6 +601,7 @@ def api(settings: Settings) -> None:
     import uvicorn
 
     from dronelog.api.app import create_app
+    from dronelog.api.server import server_config
 
     click.echo(f"dronelog API on http://{settings.api_host}:{settings.api_port} "
                "(OpenAPI: /docs)", err=True)
@@ -608,8 +609,7 @@ def api(settings: Settings) -> None:
     # What is loaded by now lives as long as the process: leave it out of the collector's
     # full passes, whose ~100 ms pauses set the fleet view's p99 (docs/benchmarks.md).
     gc.freeze()
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port,
-                log_level=settings.log_level.lower())
+    uvicorn.Server(server_config(app, settings)).run()
 
 
 @main.group()
@@ -629,10 +629,12 @@ def users() -> None:
 def users_add(settings: Settings, user_id: str, role: str, site_id: str | None,
               display_name: str | None, password_stdin: bool) -> None:
     """Add a user."""
-    from dronelog.api.accounts import AccountError, Role, add_user
+    from dronelog.api.accounts import AccountError, Role, add_user, check_password
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
+        if password is not None:
+            check_password(user_id, password, settings.password_min_length)
         with _engine(settings).begin() as connection:
             add_user(connection, user_id, Role(role), datetime.now(UTC), password, site_id,
                      display_name)
@@ -643,7 +645,8 @@ def users_add(settings: Settings, user_id: str, role: str, site_id: str | None,
 
 @users.command("token")
 @click.argument("user_id")
-@click.option("--hours", type=float, default=None, help="lifetime [DRONELOG_TOKEN_TTL_H]")
+@click.option("--hours", type=float, default=None, help="lifetime [DRONELOG_TOKEN_TTL_H]; "
+              "a person's at most DRONELOG_PERSON_TOKEN_MAX_H")
 @click.pass_obj
 def users_token(settings: Settings, user_id: str, hours: float | None) -> None:
     """Issue a bearer token (printed once; only its hash is kept)."""
@@ -652,7 +655,8 @@ def users_token(settings: Settings, user_id: str, hours: float | None) -> None:
     try:
         with _engine(settings).begin() as connection:
             token = issue_token(connection, user_id, datetime.now(UTC),
-                                timedelta(hours=hours or settings.token_ttl_h))
+                                timedelta(hours=hours or settings.token_ttl_h),
+                                timedelta(hours=settings.person_token_max_h))
     except AccountError as error:
         raise click.ClickException(str(error)) from error
     click.echo(token)
@@ -663,10 +667,13 @@ def users_token(settings: Settings, user_id: str, hours: float | None) -> None:
 @click.pass_obj
 def users_revoke(settings: Settings, user_id: str) -> None:
     """Revoke every token of a user."""
-    from dronelog.api.accounts import revoke_tokens
+    from dronelog.api.accounts import AccountError, revoke_tokens
 
-    with _engine(settings).begin() as connection:
-        count = revoke_tokens(connection, user_id, datetime.now(UTC))
+    try:
+        with _engine(settings).begin() as connection:
+            count = revoke_tokens(connection, user_id, datetime.now(UTC))
+    except AccountError as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"revoked {count} token(s) of {user_id}")
 
 

@@ -77,7 +77,18 @@ class Settings(BaseSettings):
                                             "(0: keep forever); custody is never dropped")
     api_host: str = Field("127.0.0.1", description="where `dronelog api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
-    token_ttl_h: float = Field(12, gt=0, description="bearer tokens expire after this long")
+    trusted_proxies: str = Field(
+        "",
+        description="reverse proxies (addresses or networks, comma-separated) whose "
+                    "X-Forwarded-For and X-Forwarded-Proto `dronelog api` believes; none by "
+                    "default: the client address is the TCP peer's (docs/security.md)")
+    token_ttl_h: float = Field(12, gt=0, description="a login's token expires after this long "
+                               "(at most person_token_max_h)")
+    person_token_max_h: float = Field(24, gt=0, description="the longest token an "
+                                      "administrator may issue to a person (lab, dispatcher, "
+                                      "admin); device tokens may live longer")
+    password_min_length: int = Field(10, ge=8, le=200, description="the shortest password "
+                                     "the API and `dronelog users` accept")
     dashboards_dir: str | None = Field(None, description="the web dashboards' folder served at "
                                        "/; default: dashboards/ beside the dronelog package")
     login_max_failures: int = Field(5, ge=1, description="refused logins of one user id within "

@@ -44,6 +44,25 @@ class AccountError(ValueError):
     """A user or token request that cannot be honoured (the message says why)."""
 
 
+class PolicyError(AccountError):
+    """A password or a token lifetime that the policy does not allow."""
+
+
+PASSWORD_MAX_LENGTH = 200  # Argon2 hashes any length; this bounds what a request makes it do
+
+
+def check_password(user_id: str, password: str, min_length: int) -> None:
+    """The one password policy, for the API and `dronelog users` alike: at least
+    `min_length` characters (DRONELOG_PASSWORD_MIN_LENGTH), at most 200, and not the user
+    id. Length is what protects against guessing (NIST SP 800-63B); no composition rules."""
+    if len(password) < min_length:
+        raise PolicyError(f"a password has at least {min_length} characters")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise PolicyError(f"a password has at most {PASSWORD_MAX_LENGTH} characters")
+    if password.casefold() == user_id.casefold():
+        raise PolicyError("a password must not be the user id")
+
+
 def add_user(connection: Connection, user_id: str, role: Role, now: datetime,
              password: str | None = None, site_id: str | None = None,
              display_name: str | None = None) -> None:
@@ -69,10 +88,18 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def issue_token(connection: Connection, user_id: str, now: datetime, ttl: timedelta) -> str:
-    if not connection.execute(select(USER.c.id).where(and_(
-            USER.c.id == user_id, USER.c.active.is_(True)))).first():
+def issue_token(connection: Connection, user_id: str, now: datetime, ttl: timedelta,
+                person_max: timedelta | None = None) -> str:
+    """A new token for an active user; a person's (not a device's) lives at most
+    `person_max` when given (the entrances give DRONELOG_PERSON_TOKEN_MAX_H)."""
+    role = connection.execute(select(USER.c.role).where(and_(
+        USER.c.id == user_id, USER.c.active.is_(True)))).scalar()
+    if role is None:
         raise AccountError(f"no active user {user_id!r}")
+    if person_max is not None and role != Role.DEVICE.value and ttl > person_max:
+        raise PolicyError(f"a token for a person lives at most "
+                          f"{person_max.total_seconds() / 3600:g} h; only devices get longer "
+                          "ones")
     token = secrets.token_urlsafe(32)
     connection.execute(insert(TOKEN).values(token_hash=_digest(token), user_id=user_id,
                                             created_at=now, expires_at=now + ttl))
@@ -88,6 +115,10 @@ def user_for_token(connection: Connection, token: str, now: datetime) -> User | 
 
 
 def revoke_tokens(connection: Connection, user_id: str, now: datetime) -> int:
+    """Revoke every live token of a user; how many. An unknown user is an error, so that a
+    mistyped id is not reported as done."""
+    if connection.execute(select(USER.c.id).where(USER.c.id == user_id)).first() is None:
+        raise AccountError(f"no user {user_id!r}")
     return connection.execute(update(TOKEN).where(and_(
         TOKEN.c.user_id == user_id, TOKEN.c.revoked_at.is_(None))).values(revoked_at=now)
     ).rowcount

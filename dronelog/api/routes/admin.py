@@ -14,9 +14,11 @@ from sqlalchemy import select, update
 from dronelog.api import audit
 from dronelog.api.accounts import (
     AccountError,
+    PolicyError,
     Role,
     User,
     add_user,
+    check_password,
     issue_token,
     list_users,
     revoke_tokens,
@@ -48,8 +50,8 @@ class UserCreate(BaseModel):
     role: Role
     site_id: str | None = Field(None, max_length=64)
     display_name: str | None = Field(None, min_length=1, max_length=200)
-    password: str | None = Field(None, min_length=10, max_length=200,
-                                 description="none for devices: they use issued tokens")
+    password: str | None = Field(None, description="none for devices: they use issued "
+                                 "tokens; the password policy: docs/security.md")
 
 
 class UserChange(BaseModel):
@@ -57,11 +59,12 @@ class UserChange(BaseModel):
     site_id: str | None = Field(None, max_length=64)
     display_name: str | None = Field(None, min_length=1, max_length=200)
     active: bool | None = None
-    password: str | None = Field(None, min_length=10, max_length=200)
+    password: str | None = None
 
 
 class TokenRequest(BaseModel):
-    hours: float = Field(720, gt=0, le=24 * 366, description="the token expires after this")
+    hours: float = Field(720, gt=0, le=24 * 366, description="the token expires after this; "
+                         "a person's at most DRONELOG_PERSON_TOKEN_MAX_H")
 
 
 class IssuedToken(BaseModel):
@@ -109,13 +112,22 @@ def _user_row(row) -> UserPublic:
 
 
 def _account(action):
-    """Run an accounts operation; its refusal as 404 or 409."""
+    """Run an accounts operation; its refusal as 404, 409, or 422 for what the password and
+    token policy does not allow."""
     try:
         return action()
+    except PolicyError as error:
+        raise Problem(422, "Not allowed by the policy", str(error)) from error
     except AccountError as error:
         status = 404 if str(error).startswith("no ") else 409
         raise Problem(status, "Not found" if status == 404 else "Conflict",
                       str(error)) from error
+
+
+def _password_allowed(request: Request, user_id: str, password: str | None) -> None:
+    if password is not None:
+        _account(lambda: check_password(user_id, password,
+                                        request.app.state.settings.password_min_length))
 
 
 def _site_exists(conn, site_id: str | None) -> None:
@@ -133,6 +145,7 @@ def users(conn: ConnectionDep, _: Admin) -> list[UserPublic]:
 def create_user(body: UserCreate, request: Request, conn: ConnectionDep,
                 admin: Admin) -> UserPublic:
     now = request.app.state.clock.now()
+    _password_allowed(request, body.id, body.password)
     _site_exists(conn, body.site_id)
     _account(lambda: add_user(conn, body.id, body.role, now, password=body.password,
                               site_id=body.site_id, display_name=body.display_name))
@@ -149,6 +162,7 @@ def change_user(user_id: IdPath, body: UserChange, request: Request, conn: Conne
     if user_id == admin.id and (body.active is False or body.role not in (None, Role.ADMIN)):
         raise Problem(409, "Conflict", "an administrator cannot lock themselves out; ask "
                       "another administrator")
+    _password_allowed(request, user_id, body.password)
     _site_exists(conn, body.site_id)
     _account(lambda: update_user(conn, user_id, now, **body.model_dump(exclude_none=True)))
     audit.record(conn, admin, "user.change", user_id, now,
@@ -163,7 +177,8 @@ def user_token(user_id: IdPath, body: TokenRequest, request: Request, conn: Conn
                admin: Admin) -> IssuedToken:
     now = request.app.state.clock.now()
     ttl = timedelta(hours=body.hours)
-    token = _account(lambda: issue_token(conn, user_id, now, ttl))
+    person_max = timedelta(hours=request.app.state.settings.person_token_max_h)
+    token = _account(lambda: issue_token(conn, user_id, now, ttl, person_max))
     audit.record(conn, admin, "token.issue", user_id, now, hours=body.hours)
     return IssuedToken(user_id=user_id, access_token=token,
                        expires_at=(now + ttl).isoformat())
@@ -172,9 +187,7 @@ def user_token(user_id: IdPath, body: TokenRequest, request: Request, conn: Conn
 @router.post("/users/{user_id}/revoke", summary="Revoke every token of a user")
 def revoke(user_id: IdPath, request: Request, conn: ConnectionDep, admin: Admin) -> dict:
     now = request.app.state.clock.now()
-    if not any(r.id == user_id for r in list_users(conn)):
-        raise Problem(404, "Not found", f"no user {user_id!r}")
-    count = revoke_tokens(conn, user_id, now)
+    count = _account(lambda: revoke_tokens(conn, user_id, now))
     audit.record(conn, admin, "token.revoke", user_id, now, revoked=count)
     return {"user_id": user_id, "revoked": count}
 

@@ -75,7 +75,7 @@ def _login(state: State, username: str, password: str, client: str) -> TokenResp
     if attempt.user is None or not matches:
         raise Problem(401, "Unauthorized", "unknown user or wrong password",
                       headers={"WWW-Authenticate": "Bearer"})
-    ttl = timedelta(hours=settings.token_ttl_h)
+    ttl = timedelta(hours=min(settings.token_ttl_h, settings.person_token_max_h))
     with state.engine.begin() as conn:
         issued = finish_login(conn, attempt, client, now, ttl)
     return TokenResponse(access_token=issued, expires_at=now + ttl,
