@@ -131,7 +131,7 @@ def test_custody_scans_share_the_ingest_path(api):
     assert impossible.status_code == 422 and "resident identity" in impossible.json()["detail"]
     lab = api.as_role(Role.LAB)
     assert api.http.post("/api/v1/custody", headers=lab,
-                         json=scan("custody.collected", site_id=LAB)).status_code == 403
+                         json=scan("custody.unloaded", site_id=LAB)).status_code == 403
     for actor in ({"kind": "staff", "id": "lab-pdrmyy-2"}, {"kind": "drone", "id": "uav-03"}):
         spoofed = api.http.post("/api/v1/custody", headers=lab,
                                 json=scan("custody.received", actor=actor))

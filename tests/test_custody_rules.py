@@ -83,11 +83,22 @@ def test_a_drone_speaks_only_for_itself():
     assert spoof.code is RefusalCode.IDENTITY_MISMATCH
 
 
+@pytest.mark.parametrize("kind", ["collected", "packed", "loaded", "received", "rejected"])
+def test_site_staff_send_and_receive_as_themselves_at_their_site(kind):
+    lab = Sender.staff("lab-wjwsy", "wjwsy")
+    assert authorize(scan(kind, "wjwsy", ("staff", "lab-wjwsy"), "uav-01"), lab) is None
+    assert authorize(scan(kind, "pdrmyy", ("staff", "lab-wjwsy"), "uav-01"),
+                     lab).code is RefusalCode.IDENTITY_MISMATCH
+    for actor in (("drone", "uav-01"), ("staff", "nurse-7"), ("device", "scanner-1")):
+        assert authorize(scan(kind, "wjwsy", actor, "uav-01"),
+                         lab).code is RefusalCode.ACTOR_MISMATCH, actor
+
+
 def test_lab_staff_record_receipt_and_rejection_as_themselves_at_their_site():
     lab = Sender.staff("lab-wjwsy", "wjwsy")
     assert authorize(scan("received", "wjwsy", ("staff", "lab-wjwsy")), lab) is None
-    assert authorize(scan("packed", "wjwsy", ("staff", "lab-wjwsy")),
-                     lab).code is RefusalCode.STEP_NOT_ALLOWED
+    assert authorize(scan("unloaded", "wjwsy", ("staff", "lab-wjwsy"), "uav-01"),
+                     lab).code is RefusalCode.STEP_NOT_ALLOWED  # the drone's or a scanner's
     assert authorize(scan("received", "pdrmyy", ("staff", "lab-wjwsy")),
                      lab).code is RefusalCode.IDENTITY_MISMATCH
     for actor in (("drone", "uav-01"), ("staff", "lab-pdrmyy"), ("device", "scanner-1")):

@@ -20,8 +20,9 @@ Who may record what:
 - a site's scanner (MQTT `sites/<id>/custody` as `site:<id>`, or an HTTP device token of the
   site as `user:<token's user>`): every step, at its own site; the actor it names is the
   staff member or device that scanned, never a drone;
-- lab staff (HTTP, lab role, as `user:<id>`): `received` and `rejected` at their own site,
-  with themselves as the actor.
+- site staff (HTTP, lab role, as `user:<id>`): at their own site, with themselves as the
+  actor, the sender's steps (`collected`, `packed`, `loaded`: the packing station) and the
+  receiver's (`received`, `rejected`); never `unloaded`, which is the drone's or a scanner's.
 """
 
 from collections.abc import Iterable
@@ -34,6 +35,8 @@ from dronelog.domain.facts import SpecimenFacts
 ALL_STEPS = frozenset({"collected", "packed", "loaded", "unloaded", "received", "rejected"})
 DRONE_STEPS = frozenset({"loaded", "unloaded"})
 LAB_STEPS = frozenset({"received", "rejected"})
+SENDER_STEPS = frozenset({"collected", "packed", "loaded"})
+STAFF_STEPS = SENDER_STEPS | LAB_STEPS
 
 # Two steps timed the wrong way round by more than this are an impossible order (a custody
 # anomaly), not clock skew. Scanners and drones drift by seconds to a minute or two (the
@@ -72,7 +75,7 @@ class Sender:
         return cls(SenderKind.SITE, site_id, site_id, ALL_STEPS, account)
 
     @classmethod
-    def staff(cls, user_id: str, site_id: str, steps: frozenset[str] = LAB_STEPS) -> "Sender":
+    def staff(cls, user_id: str, site_id: str, steps: frozenset[str] = STAFF_STEPS) -> "Sender":
         return cls(SenderKind.STAFF, user_id, site_id, steps, user_id)
 
 

@@ -40,7 +40,7 @@ _SCHEMA = TypeAdapter(CustodyEvent).json_schema()
 
 
 @router.post("", response_model=CustodyAccepted, status_code=201,
-             summary="Record a custody scan (devices; lab staff: receipt and rejection)",
+             summary="Record a custody scan (devices; site staff: collection, packing, loading, receipt, rejection)",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": _SCHEMA}}}},
              responses={200: {"description": "already stored (an idempotent repeat)"},
@@ -112,8 +112,8 @@ def _store(request: Request, response: Response, user: User, body: bytes) -> Cus
 
 
 def _sender(user: User) -> Sender:
-    """Who the scan is recorded by: lab staff as themselves, a device token as its site's
-    scanner (domain/custody_rules.py)."""
+    """Who the scan is recorded by: site staff (the lab role) as themselves, a device token
+    as its site's scanner (domain/custody_rules.py)."""
     if user.role is Role.DEVICE:
         return Sender.site(user.site_id, account=user.id)
     return Sender.staff(user.id, user.site_id)
