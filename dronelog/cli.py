@@ -288,6 +288,7 @@ def _simulate(settings, scenario, begin, duration, speed, seed, rates, telemetry
     import json
 
     from dronelog.contract.topics import TopicLayout
+    from dronelog.outbox import Outbox
     from simulators.network import NetworkSimulator
     from simulators.publisher import DevicePublisher
     from simulators.runner import play
@@ -303,7 +304,9 @@ def _simulate(settings, scenario, begin, duration, speed, seed, rates, telemetry
                f"{'full speed' if speed <= 0 else f'x{speed:g}'} to {settings.mqtt_url}",
                err=True)
     truth_path.parent.mkdir(parents=True, exist_ok=True)
-    publisher = DevicePublisher(settings.mqtt_url, layout, settings.mqtt_protocol)
+    # Devices keep each event until its receipt comes when the ingester sends receipts.
+    publisher = DevicePublisher(settings.mqtt_url, layout, settings.mqtt_protocol,
+                                outbox=Outbox() if settings.receipts else None)
     record = record_path.open("w", encoding="utf-8") if record_path else None
     try:
         with truth_path.open("w", encoding="utf-8") as truth:
@@ -326,9 +329,14 @@ def _simulate(settings, scenario, begin, duration, speed, seed, rates, telemetry
             record.close()
     for line in summary.lines():
         click.echo(line, err=True)
+    if publisher.outbox is not None:
+        report = publisher.outbox.report()
+        click.echo(f"receipts: {report.delivered} events delivered, {report.refused} refused, "
+                   f"{report.resent} sent again, {report.held} without a receipt", err=True)
     click.echo(f"ground truth: {truth_path}", err=True)
     if not summary.acked:
-        raise click.ClickException("the broker did not acknowledge every message")
+        raise click.ClickException("the broker did not acknowledge every message, or a "
+                                   "receipt is missing")
 
 
 @simulate.command("load")
@@ -393,7 +401,8 @@ def simulate_replay(settings: Settings, recording: Path, speed: float) -> None:
               help="stop after this long (default: until Ctrl-C)")
 @click.pass_obj
 def simulate_record(settings: Settings, output: Path, duration: timedelta | None) -> None:
-    """Record live traffic under the topic prefix to OUTPUT (JSONL) for replay."""
+    """Record what devices publish (drones/#, sites/#) to OUTPUT (JSONL) for replay; not
+    what dronelog publishes back (receipts, alerts): a replay plays devices."""
     import time
 
     import paho.mqtt.client as mqtt
@@ -418,9 +427,10 @@ def simulate_record(settings: Settings, output: Path, duration: timedelta | None
         broker.configure(client)  # login, and TLS for mqtts://
         client.on_message = on_message
         client.connect(broker.host, broker.port)
-        client.subscribe(f"{settings.topic_prefix}/#", qos=1)
+        topics = [f"{settings.topic_prefix}/drones/#", f"{settings.topic_prefix}/sites/#"]
+        client.subscribe([(topic, 1) for topic in topics])
         client.loop_start()
-        click.echo(f"recording {settings.topic_prefix}/# to {output}; Ctrl-C stops", err=True)
+        click.echo(f"recording {', '.join(topics)} to {output}; Ctrl-C stops", err=True)
         try:
             while stop_at is None or time.monotonic() < stop_at:
                 time.sleep(0.2)

@@ -36,6 +36,12 @@ _MQTT = click.option("--mqtt-url", default=None,
 _CLIENT = click.option("--client-id", "client_prefix", default=None,
                        help="prefix of this bridge's MQTT client ids; two bridges side by "
                        "side need two")
+_OUTBOX = click.option("--outbox/--no-outbox", default=None,
+                       help="keep each event on disk until its receipt comes, and send it "
+                       "again when late or after a reconnect  [default: DRONELOG_RECEIPTS]")
+_OUTBOX_FILE = click.option("--outbox-file", type=click.Path(dir_okay=False, path_type=Path),
+                            default=None, help="the outbox's SQLite file  [default: "
+                            ".dronelog/outbox-<client id prefix>.sqlite]")
 _PLAN_AGE = click.option("--plan-max-age", type=click.FloatRange(0.1, 24 * 30), default=12.0,
                          show_default=True,
                          help="hours: an unflown plan older than this names no take-off")
@@ -81,6 +87,18 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _outbox(settings: Settings, enabled: bool | None, path: Path | None, prefix: str):
+    """The bridge's outbox on disk (docs/bridges.md), or None when receipts are off."""
+    from dronelog.outbox import Outbox, SqliteStore
+
+    if not (settings.receipts if enabled is None else enabled):
+        return None
+    path = path or Path(".dronelog") / f"outbox-{prefix}.sqlite"
+    outbox = Outbox(SqliteStore(path), max_events=200_000)
+    log.info("outbox", file=str(path), **outbox.report().fields())
+    return outbox
+
+
 def _plan_listener(settings: Settings, url: str, client_prefix: str, deliver):
     from dronelog.bridges.mqtt import Subscriber, plan_from, plan_subscriptions
     from dronelog.contract.topics import TopicLayout
@@ -106,6 +124,8 @@ def _plan_listener(settings: Settings, url: str, client_prefix: str, deliver):
 @_SITE_RADIUS
 @_MQTT
 @_CLIENT
+@_OUTBOX
+@_OUTBOX_FILE
 @_PLAN_AGE
 @click.option("--report-period", type=click.FloatRange(0.01, 60), default=1.0,
               show_default=True, help="seconds between telemetry reports of a drone")
@@ -117,6 +137,7 @@ def _plan_listener(settings: Settings, url: str, client_prefix: str, deliver):
 def mavlink_command(settings: Settings, listen: str, pairs: tuple[str, ...],
                     mapping_file: Path | None, sites_files: tuple[Path, ...],
                     site_radius: float, mqtt_url: str | None, client_prefix: str | None,
+                    outbox: bool | None, outbox_file: Path | None,
                     plan_max_age: float, report_period: float, link_timeout: float,
                     box_temperature_name: str) -> None:
     """Listen for MAVLink on UDP and publish each mapped vehicle's telemetry, take-offs,
@@ -142,7 +163,8 @@ def mavlink_command(settings: Settings, listen: str, pairs: tuple[str, ...],
                                    link_timeout_s=link_timeout,
                                    box_temperature_name=box_temperature_name)
     publisher = ContractPublisher(url, TopicLayout(settings.topic_prefix),
-                                  settings.mqtt_protocol, prefix)
+                                  settings.mqtt_protocol, prefix,
+                                  outbox=_outbox(settings, outbox, outbox_file, prefix))
     plans: queue.SimpleQueue = queue.SimpleQueue()
     try:
         mavlink_bridge = MavlinkBridge(_host_port(listen), translator, publisher, plans)
@@ -175,6 +197,8 @@ def mavlink_command(settings: Settings, listen: str, pairs: tuple[str, ...],
 @_SITE_RADIUS
 @_MQTT
 @_CLIENT
+@_OUTBOX
+@_OUTBOX_FILE
 @_PLAN_AGE
 @click.option("--osd-period", type=click.FloatRange(0.1, 60), default=2.0, show_default=True,
               help="seconds between the aircraft's OSD messages (0.5 Hz per DJI)")
@@ -185,8 +209,9 @@ def mavlink_command(settings: Settings, listen: str, pairs: tuple[str, ...],
 @click.pass_obj
 def dji_command(settings: Settings, dji_url: str, dji_protocol: str, pairs: tuple[str, ...],
                 mapping_file: Path | None, sites_files: tuple[Path, ...], site_radius: float,
-                mqtt_url: str | None, client_prefix: str | None, plan_max_age: float,
-                osd_period: float, geoid_separation: float) -> None:
+                mqtt_url: str | None, client_prefix: str | None, outbox: bool | None,
+                outbox_file: Path | None, plan_max_age: float, osd_period: float,
+                geoid_separation: float) -> None:
     """Subscribe to DJI Cloud API topics (thing/product/+/osd, thing/product/+/events,
     sys/product/+/status) and publish each mapped aircraft's telemetry, take-offs, landings
     and status to dronelog's broker (runs until SIGTERM or Ctrl-C)."""
@@ -207,7 +232,8 @@ def dji_command(settings: Settings, dji_url: str, dji_protocol: str, pairs: tupl
     translator = DjiTranslator(aircraft, flights, osd_period_s=osd_period,
                                geoid_separation_m=geoid_separation)
     publisher = ContractPublisher(url, TopicLayout(settings.topic_prefix),
-                                  settings.mqtt_protocol, prefix)
+                                  settings.mqtt_protocol, prefix,
+                                  outbox=_outbox(settings, outbox, outbox_file, prefix))
     dji_bridge = DjiBridge(translator, publisher)
     try:
         dji = Subscriber(dji_url, f"{prefix}-in", SUBSCRIPTIONS, dji_bridge.dji_message,

@@ -5,6 +5,10 @@
   status as its last will, so a bridge that dies is announced as a lost link of the drones
   it carried. Everything is published at QoS 1 to the contract's topics; statuses retained.
   Client ids are stable (`<prefix>-<drone>`): two bridges side by side need two prefixes.
+  With an outbox (dronelog/outbox, on disk), each drone's client reads the drone's receipts,
+  and every event is kept until its receipt comes and sent again when late or after a
+  reconnect. A full outbox holds the bridge back for up to `full_wait_s`, then refuses the
+  event: logged as an error with its id, and counted in the outbox's report.
 - `Subscriber`: a persistent session (MQTT 5 `clean_start=False` with a session expiry, or
   3.1.1 `clean_session=False`) that subscribes again at every connect and hands each message
   to a callback on paho's network thread. Used for dronelog's `planned` events and for DJI
@@ -36,6 +40,7 @@ from dronelog.contract.messages import (
 )
 from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.mqtt_source import BrokerAddress
+from dronelog.outbox import Outbox, OutboxFull, OutboxSender
 
 log = structlog.get_logger("dronelog.bridges.mqtt")
 
@@ -68,15 +73,22 @@ def connect(client: mqtt.Client, broker: BrokerAddress, protocol: str) -> None:
 
 class ContractPublisher:
     def __init__(self, url: str, layout: TopicLayout, protocol: str = "5",
-                 client_prefix: str = "dronelog-bridge") -> None:
+                 client_prefix: str = "dronelog-bridge", outbox: Outbox | None = None,
+                 full_wait_s: float = 5.0) -> None:
         self.broker = BrokerAddress.parse(url)
         self.layout = layout
         self.protocol = protocol
         self.client_prefix = client_prefix
         self._clients: dict[str, mqtt.Client] = {}
         self._lock = threading.Lock()
+        self._clients_lock = threading.RLock()
         self.published = 0
         self.acked = 0
+        self.outbox = outbox
+        self._sender = (OutboxSender(outbox, layout, self._client_for_topic,
+                                     full_wait_s=full_wait_s) if outbox is not None else None)
+        if self._sender is not None:
+            self._sender.start()  # clients for the drones with events held from before
 
     def publish(self, event: Telemetry | DroneStatus | FlightEventBase) -> None:
         drone_id = event.drone_id
@@ -86,12 +98,20 @@ class ContractPublisher:
             topic, retain = self.layout.status(drone_id), True
         else:
             topic, retain = self.layout.flight(drone_id), False
-        client = self._client_for(drone_id)
-        info = client.publish(topic, event.model_dump_json(exclude_none=True), qos=1,
-                              retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.error("publish refused", topic=topic, reason=mqtt.error_string(info.rc))
-            return
+        payload = event.model_dump_json(exclude_none=True).encode()
+        if self._sender is not None:
+            try:
+                self._sender.send(topic, payload, retain)
+            except OutboxFull as error:
+                log.error("event refused: the outbox is full (no receipts for a while: is "
+                          "the ingester running with receipts on?)", topic=topic,
+                          event_id=str(event.event_id), error=str(error))
+                return
+        else:
+            info = self._client_for(drone_id).publish(topic, payload, qos=1, retain=retain)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.error("publish refused", topic=topic, reason=mqtt.error_string(info.rc))
+                return
         self.published += 1
         level = log.debug if isinstance(event, Telemetry) else log.info
         level("published", topic=topic, kind=getattr(event, "kind", None),
@@ -109,23 +129,36 @@ class ContractPublisher:
         if not self.wait_acked(timeout):
             log.warning("closing with messages the broker has not acknowledged",
                         unacked=self.published - self.acked)
+        if self._sender is not None:
+            self._sender.close()  # what has no receipt stays on disk for the next start
+            self.outbox.close()
         for client in self._clients.values():
             client.disconnect()
             client.loop_stop()
         self._clients.clear()
 
+    def _client_for_topic(self, topic: str) -> mqtt.Client:
+        return self._client_for(self.layout.parse(topic).subject_id)
+
     def _client_for(self, drone_id: str) -> mqtt.Client:
-        client = self._clients.get(drone_id)
-        if client is None:
-            client = new_client(self.broker, f"{self.client_prefix}-{drone_id}", self.protocol)
-            will = {"schema_version": 1, "event_id": str(uuid.uuid4()),
-                    "event_time": datetime.now(UTC).isoformat(), "drone_id": drone_id,
-                    "online": False, "reason": "will"}
-            client.will_set(self.layout.status(drone_id), json.dumps(will), qos=1, retain=True)
-            client.max_inflight_messages_set(100)
-            client.on_publish = self._on_publish
-            connect(client, self.broker, self.protocol)
-            self._clients[drone_id] = client
+        with self._clients_lock:
+            client = self._clients.get(drone_id)
+            if client is None:
+                client = self._connect(drone_id)
+                self._clients[drone_id] = client
+            return client
+
+    def _connect(self, drone_id: str) -> mqtt.Client:
+        client = new_client(self.broker, f"{self.client_prefix}-{drone_id}", self.protocol)
+        will = {"schema_version": 1, "event_id": str(uuid.uuid4()),
+                "event_time": datetime.now(UTC).isoformat(), "drone_id": drone_id,
+                "online": False, "reason": "will"}
+        client.will_set(self.layout.status(drone_id), json.dumps(will), qos=1, retain=True)
+        client.max_inflight_messages_set(100)
+        client.on_publish = self._on_publish
+        if self._sender is not None:
+            self._sender.attach(client, self.layout.status(drone_id))
+        connect(client, self.broker, self.protocol)
         return client
 
     def _on_publish(self, _client, _userdata, _mid, _reason, _properties) -> None:

@@ -1,7 +1,8 @@
 """`dronelog scheduler`: APScheduler runs the turnaround work at fixed intervals.
 
 Each job takes its lease first (`lease.py`), so with two schedulers running only one does
-the work, and the other takes over when the holder stops renewing. Jobs keep their progress
+the work, and the other takes over when the holder stops renewing. A cold rebuild of the
+projections runs in chunks that each renew the lease (`rebuild.py`). Jobs keep their progress
 in the database (watermarks, alerts, report rows) and are safe to repeat or interrupt.
 """
 
@@ -17,7 +18,7 @@ import paho.mqtt.client as mqtt
 import structlog
 from apscheduler.schedulers.blocking import BlockingScheduler
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
@@ -25,7 +26,7 @@ from dronelog.domain.policies import PolicyBook
 from dronelog.domain.stability import SpecimenLimits, StabilityCatalogue
 from dronelog.ingest.mqtt_source import BrokerAddress
 from dronelog.storage import retention
-from dronelog.turnaround import report, sweep, tracker
+from dronelog.turnaround import rebuild, report, sweep, tracker
 from dronelog.turnaround.lease import release_lease, take_lease
 from dronelog.turnaround.notify import AlertPublisher
 
@@ -51,6 +52,8 @@ class TurnaroundJobs:
     def turnaround(self) -> sweep.SweepRun | None:
         """Refresh the projections, sweep for alerts, publish the changes; None when another
         scheduler holds the lease."""
+        if not self.rebuild_if_needed():
+            return None
         now = self.clock.now()
         with self.engine.begin() as connection:
             if not take_lease(connection, "turnaround", self.holder, now, self.lease_ttl):
@@ -63,6 +66,28 @@ class TurnaroundJobs:
                      resolved=result.resolved)
         self.publish()
         return result
+
+    def rebuild_if_needed(self) -> bool:
+        """A cold rebuild in chunks, each renewing the lease (rebuild.py), when the tracker
+        has no watermark or a rebuild was interrupted; False if it could not finish (the
+        lease was lost: another scheduler carries on from the last chunk)."""
+        with self.engine.connect() as connection:
+            if not rebuild.needed(connection):
+                return True
+        log.info("projection rebuild started", holder=self.holder)
+        run = rebuild.rebuild(self.engine, self.limits, self.clock, self._renew_lease,
+                              on_chunk=self._log_chunk)
+        log.info("projection rebuild " + ("finished" if run.finished else "stopped: lease lost"),
+                 chunks=run.chunks, flights=run.flights, specimens=run.specimens)
+        return run.finished
+
+    def _renew_lease(self, connection: Connection, now: datetime) -> bool:
+        return take_lease(connection, "turnaround", self.holder, now, self.lease_ttl)
+
+    @staticmethod
+    def _log_chunk(run: rebuild.RebuildRun) -> None:
+        log.debug("projection rebuild chunk", chunks=run.chunks, flights=run.flights,
+                  specimens=run.specimens)
 
     def publish(self) -> int:
         if self.publisher is None:
