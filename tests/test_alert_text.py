@@ -74,6 +74,8 @@ EXAMPLES: dict[AlertKind, dict] = {
     AlertKind.DESCRIPTION_CONFLICT: {"conflicts": ["packed at cjzxwsy described it otherwise"]},
     AlertKind.CARGO_DIVERTED: {"priority": "stat", "destination_site_id": LAB,
                                "new_destination_site_id": "pddermyy", "deadline": DEADLINE},
+    AlertKind.MANIFEST_DISCREPANCY: {"container_id": "BOX-7", "finding": "missing",
+                                     "at_site_id": LAB},
 }
 SPECIMEN = {"barcode": "SP-1", "site_id": LAB, "origin_site_id": TOWN, "flight_id": "F1",
             "drone_id": "uav-02"}
@@ -289,7 +291,11 @@ def test_the_dashboards_render_the_same_text_from_the_code_and_parameters():
                                      "minutes_late": 17}),
                  (AlertKind.BREACH, {"priority": "routine", "deadline": DEADLINE,
                                      "site_id": "abroad"}),
-                 (AlertKind.LOST_LINK, {})]
+                 (AlertKind.LOST_LINK, {}),
+                 (AlertKind.MANIFEST_DISCREPANCY, {"container_id": "BOX-7", "finding": "extra"}),
+                 (AlertKind.MANIFEST_DISCREPANCY, {"container_id": "BOX-7", "finding": "foreign",
+                                                   "packed_container_id": "BOX-9"}),
+                 (AlertKind.MANIFEST_DISCREPANCY, {"container_id": "BOX-7"})]
     for kind, params in examples:
         subject_kind, subject_id = (("flight", "F1") if kind in flight_kinds
                                     else ("specimen", "SP-1"))

@@ -38,6 +38,7 @@ export function wallClock(value, zone, lang = language()) {
 function variant(kind, p) {
   if (kind === 'breach' && p.received_at) return 'breach.received';
   if (kind === 'lost_link' && !p.last_received_at) return 'lost_link.never';
+  if (kind === 'manifest_discrepancy' && ['missing', 'extra', 'foreign'].includes(p.finding)) return `${kind}.${p.finding}`;
   return kind;
 }
 

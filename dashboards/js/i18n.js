@@ -161,6 +161,10 @@ const zh = {
   'alert.text.custody_anomaly': '标本 {barcode} 交接记录异常：{anomalies}',
   'alert.text.description_conflict': '标本 {barcode} 信息冲突：{conflicts}',
   'alert.text.cargo_diverted': '标本 {barcode}（{priority}）改航偏离目的地{destination}：航班 {flight_id} 现飞往{new_destination}，截止时间 {deadline}',
+  'alert.text.manifest_discrepancy': '标本 {barcode} 与箱 {container_id} 的装箱清单不符',
+  'alert.text.manifest_discrepancy.missing': '箱 {container_id} 缺少标本 {barcode}：装箱清单上有，{at_site}开箱核对时未找到',
+  'alert.text.manifest_discrepancy.extra': '箱 {container_id} 中多出标本 {barcode}：不在装箱清单上',
+  'alert.text.manifest_discrepancy.foreign': '标本 {barcode} 出现在箱 {container_id} 中，但它装在箱 {packed_container_id}',
 
   'lab.title': '检验科 · {site}',
   'lab.title.all': '标本查询',
@@ -494,6 +498,10 @@ const en = {
   'alert.text.custody_anomaly': '{barcode}: custody anomaly: {anomalies}',
   'alert.text.description_conflict': '{barcode}: description conflict: {conflicts}',
   'alert.text.cargo_diverted': '{barcode} ({priority}) diverted away from its destination {destination}: {flight_id} now flies to {new_destination}; deadline {deadline}',
+  'alert.text.manifest_discrepancy': '{barcode} does not match the manifest of container {container_id}',
+  'alert.text.manifest_discrepancy.missing': '{barcode} missing from container {container_id}: on its manifest, not found when {at_site} checked it',
+  'alert.text.manifest_discrepancy.extra': '{barcode} found in container {container_id}, not on its manifest',
+  'alert.text.manifest_discrepancy.foreign': '{barcode} found in container {container_id}, but it was packed into {packed_container_id}',
 
   'lab.title': 'Lab · {site}',
   'lab.title.all': 'Specimen lookup',

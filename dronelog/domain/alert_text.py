@@ -45,6 +45,7 @@ _TEMPERATURE_CLASS = {
            "red_cells": "Red cells 1–10 °C", "platelets": "Platelets 20–24 °C",
            "frozen": "Frozen ≤ −18 °C"},
 }
+_FINDINGS = ("missing", "extra", "foreign")
 _SEPARATOR = {"zh": "；", "en": "; "}
 
 # One template per kind and language; a kind with variants picks one by its parameters. The
@@ -111,6 +112,20 @@ _TEMPLATES: dict[str, dict[str, str]] = {
               "现飞往{new_destination}，截止时间 {deadline}",
         "en": "{barcode} ({priority}) diverted away from its destination {destination}: "
               "{flight_id} now flies to {new_destination}; deadline {deadline}"},
+    "manifest_discrepancy": {
+        "zh": "标本 {barcode} 与箱 {container_id} 的装箱清单不符",
+        "en": "{barcode} does not match the manifest of container {container_id}"},
+    "manifest_discrepancy.missing": {
+        "zh": "箱 {container_id} 缺少标本 {barcode}：装箱清单上有，{at_site}开箱核对时未找到",
+        "en": "{barcode} missing from container {container_id}: on its manifest, not found "
+              "when {at_site} checked it"},
+    "manifest_discrepancy.extra": {
+        "zh": "箱 {container_id} 中多出标本 {barcode}：不在装箱清单上",
+        "en": "{barcode} found in container {container_id}, not on its manifest"},
+    "manifest_discrepancy.foreign": {
+        "zh": "标本 {barcode} 出现在箱 {container_id} 中，但它装在箱 {packed_container_id}",
+        "en": "{barcode} found in container {container_id}, but it was packed into "
+              "{packed_container_id}"},
 }
 
 KINDS = frozenset(key for key in _TEMPLATES if "." not in key)
@@ -154,6 +169,8 @@ def _variant(code: str, params: Mapping) -> str:
         return "breach.received"
     if code == "lost_link" and not params.get("last_received_at"):
         return "lost_link.never"
+    if code == "manifest_discrepancy" and params.get("finding") in _FINDINGS:
+        return f"{code}.{params['finding']}"
     return code
 
 

@@ -37,6 +37,9 @@ class AlertKind(StrEnum):
     # 改航偏离目的地 / Diverted away from its destination: the specimen's flight was diverted
     # to a site that is not the specimen's destination
     CARGO_DIVERTED = "cargo_diverted"
+    # 装箱清单不符 / Manifest discrepancy: at the receiving lab a tube of the container's
+    # manifest is missing, or one is there that is not on it (domain/manifests.py)
+    MANIFEST_DISCREPANCY = "manifest_discrepancy"
 
 
 class Severity(StrEnum):
@@ -66,12 +69,13 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.CUSTODY_ANOMALY: Severity.HIGH,
     AlertKind.DESCRIPTION_CONFLICT: Severity.HIGH,
     AlertKind.CARGO_DIVERTED: Severity.HIGH,
+    AlertKind.MANIFEST_DISCREPANCY: Severity.HIGH,
 }
 
 LATCHED: frozenset[AlertKind] = frozenset({
     AlertKind.BREACH, AlertKind.TEMPERATURE_EXCURSION, AlertKind.CUSTODY_GAP,
     AlertKind.REJECTED_SPECIMEN, AlertKind.CUSTODY_ANOMALY, AlertKind.DESCRIPTION_CONFLICT,
-    AlertKind.CARGO_DIVERTED,
+    AlertKind.CARGO_DIVERTED, AlertKind.MANIFEST_DISCREPANCY,
 })
 
 # A more pressing turnaround alert replaces a milder one on the same specimen.
