@@ -20,7 +20,10 @@ the same clock as `now`. So:
 - a flight diverted to a site that is not a specimen's destination raises "cargo diverted"
   for that specimen, and a predicted breach if even the new plan's arrival there, plus the
   direct flight on to the specimen's destination at the same pace, misses its deadline;
-  otherwise the prediction is unknown (the onward journey is not planned yet).
+  otherwise the prediction is unknown (the onward journey is not planned yet);
+- a diverted flight is judged against its new plan (`diverted_route`): straight from where
+  it was when it diverted to its new destination, not against the route it left, nor the
+  route from its origin to the new destination, which it never flew.
 
 Pure functions over plain snapshots and a time; the sweep (dronelog/turnaround/sweep.py)
 loads the snapshots, calls `evaluate_flight`, and reconciles.
@@ -62,8 +65,8 @@ class Cargo:
 @dataclass(frozen=True)
 class FlightSnapshot:
     """A flight in the air as the engine knows it now. `route` is the current plan (origin,
-    waypoints, destination; after a diversion, towards the new destination), None when a
-    site of it is unknown. `reports` are the drone's recent reports, in any order: all of
+    waypoints, destination; after a diversion, `diverted_route`), None when a site of it is
+    unknown. `reports` are the drone's recent reports, in any order: all of
     them tell that the drone is alive and what its clock is; those of this flight are its
     track."""
 
@@ -133,6 +136,18 @@ def corrected_track(reports: Iterable[Report], now: datetime,
     track = [replace(r.telemetry, event_time=min(r.telemetry.event_time + shift, r.received_at))
              for r in received]
     return sorted(track, key=lambda s: (s.event_time, s.seq))
+
+
+def diverted_route(track: Iterable[TelemetryFact], diverted_at: datetime, origin: LatLon,
+                   destination: LatLon) -> tuple[LatLon, LatLon]:
+    """The plan of a flight after its diversion: from where it was when it diverted to its
+    new destination. Where it was is its last report at or before the diversion, both on
+    the drone's clock (the drone reports both); without one, it had not left its origin."""
+    before = [s for s in track if s.event_time <= diverted_at]
+    if not before:
+        return origin, destination
+    last = max(before, key=lambda s: (s.event_time, s.seq))
+    return (last.lat, last.lon), destination
 
 
 def flight_eta(route: Sequence[LatLon], reports: Iterable[Report], now: datetime,

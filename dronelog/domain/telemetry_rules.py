@@ -194,32 +194,55 @@ def low_battery(track: Sequence[TelemetryFact], remaining_m: float, now: datetim
     return recent[-1].battery_pct < needed + reserve_pct
 
 
+TEMPERATURE_MAX_GAP_S = 120.0  # a reading vouches for the box this long at most
+
+
 @dataclass(frozen=True)
 class Exposure:
-    """The payload box's temperature over a track, against an allowed range."""
+    """The payload box's temperature over a track, against an allowed range: the time known
+    to be out of it, and the time nobody can tell (gaps between readings)."""
 
     min_c: float | None
     max_c: float | None
     seconds_out_of_range: float
     excursion: bool
     first_out_at: datetime | None
+    seconds_unknown: float = 0.0
 
 
 def temperature_exposure(track: Sequence[TelemetryFact], low_c: float, high_c: float,
-                         grace_s: float = EXCURSION_GRACE_S) -> Exposure:
+                         grace_s: float = EXCURSION_GRACE_S,
+                         max_gap_s: float = TEMPERATURE_MAX_GAP_S,
+                         start: datetime | None = None, end: datetime | None = None
+                         ) -> Exposure:
     """Min, max and time out of [low_c, high_c] of the samples carrying a payload temperature.
 
-    Each reading holds until the next sample (so the last one adds no time), as the
-    simulator's ground truth counts it. An excursion is more than grace_s out of range in
-    total, not necessarily in one spell: that is the simulator's rule as well.
+    Each reading holds until the next sample, for max_gap_s at most (the last one adds no
+    time, as the simulator's ground truth counts it): the rest of a longer gap (a lost link,
+    a sensor that stopped) is unknown, neither in range nor out of it, and is counted apart.
+    So is a silence longer than max_gap_s between `start` (the take-off) and the first
+    reading, or between the last reading and `end` (the landing), where they are given: a
+    flight with no reading at all is unknown from take-off to landing. An excursion is more
+    than grace_s known to be out of range in total, not necessarily in one spell: the
+    simulator's rule as well. Readings at the same time are taken in (seq, value) order, so
+    any order of the same samples gives the same exposure.
     """
-    readings = sorted(((s.event_time, s.payload_temp_c) for s in track
-                       if s.payload_temp_c is not None), key=lambda r: r[0])
+    readings = sorted((s.event_time, s.seq, s.payload_temp_c) for s in track
+                      if s.payload_temp_c is not None)
     if not readings:
-        return Exposure(None, None, 0.0, False, None)
-    outside = [(t, not low_c <= value <= high_c) for t, value in readings]
-    seconds = sum((t2 - t1).total_seconds()
-                  for (t1, out), (t2, _) in zip(outside, outside[1:], strict=False) if out)
+        flown = (end - start).total_seconds() if start and end else 0.0
+        return Exposure(None, None, 0.0, False, None, max(0.0, flown))
+    unknown = sum(max(0.0, (b - a).total_seconds() - max_gap_s)
+                  for a, b in ((start, readings[0][0]), (readings[-1][0], end)) if a and b)
+    outside = [(t, not low_c <= value <= high_c) for t, _, value in readings]
+    seconds = 0.0
+    for (t1, out), (t2, _) in zip(outside, outside[1:], strict=False):
+        span = (t2 - t1).total_seconds()
+        held = min(span, max_gap_s)
+        unknown += span - held
+        if out:
+            seconds += held
     first_out_at = next((t for t, out in outside if out), None)
-    values = [value for _, value in readings]
-    return Exposure(min(values), max(values), seconds, seconds > grace_s, first_out_at)
+    values = [value for _, _, value in readings]
+    return Exposure(min(values), max(values), seconds, seconds > grace_s, first_out_at,
+                    unknown)

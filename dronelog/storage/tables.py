@@ -99,6 +99,8 @@ class TelemetryPoint(SQLModel, table=True):
     __table_args__ = (
         Index("ix_telemetry_drone_time", "drone_id", "event_time"),
         Index("ix_telemetry_flight_time", "flight_id", "event_time"),
+        # the tracker's late reports: flights with telemetry received since its watermark
+        Index("ix_telemetry_received_flight", "received_at", "flight_id"),
     )
 
     # SQLite auto-increments only a column declared exactly INTEGER PRIMARY KEY.
@@ -269,6 +271,10 @@ class SpecimenTracking(SQLModel, table=True):
     temp_min_c: float | None = None
     temp_max_c: float | None = None
     temp_out_of_range_s: float = 0.0
+    temp_unknown_s: float = Field(
+        default=0.0, sa_column_kwargs={"server_default": "0"},
+        description="seconds of its flights with no payload reading to tell (domain/"
+                    "telemetry_rules.py, temperature_exposure)")
     excursion: bool = False
     updated_at: datetime = Field(sa_column=_utc(nullable=False))
 

@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Table, and_, func, select
 
 from dronelog.domain.custody_rules import Description, stored_first
 from dronelog.domain.facts import CustodyFact, FlightFact, SitePoint, SpecimenFacts, TelemetryFact
-from dronelog.domain.monitoring import Report
+from dronelog.domain.monitoring import Report, diverted_route
+from dronelog.domain.telemetry_rules import LatLon
 from dronelog.storage import tables
 from dronelog.storage.portable import as_utc, upsert
 
@@ -185,6 +186,59 @@ def route_points(site_points: dict[str, SitePoint],
         waypoints = list(reversed(planned.get((destination, origin), [])))
     start, end = site_points[origin], site_points[destination]
     return [(start.lat, start.lon), *waypoints, (end.lat, end.lon)]
+
+
+def flight_routes(connection: Connection, flights: Iterable
+                  ) -> dict[str, tuple[LatLon, ...] | None]:
+    """The plan each flight (`flight_tracking` rows) is judged against: origin, waypoints,
+    destination; after a diversion, from where it diverted straight to its new destination
+    (domain/monitoring.py, `diverted_route`). None where a site is unknown."""
+    flights = list(flights)
+    site_points, planned = sites(connection), routes(connection)
+    diverted = [f.flight_id for f in flights if f.diverted or f.state == "diverted"]
+    diversions = _diversions(connection, diverted)
+    plans: dict[str, tuple[LatLon, ...] | None] = {}
+    for flight in flights:
+        route = route_points(site_points, planned, flight.origin_site_id,
+                             flight.destination_site_id)
+        if route is not None and flight.flight_id in diversions:
+            diverted_at, last = diversions[flight.flight_id]
+            route = list(diverted_route(last, diverted_at, route[0], route[-1]))
+        plans[flight.flight_id] = tuple(route) if route else None
+    return plans
+
+
+def _diversions(connection: Connection, flight_ids: Iterable[str]
+                ) -> dict[str, tuple[datetime, list[TelemetryFact]]]:
+    """Each flight's latest diversion and its drone's last report at or before it (one
+    query per flight: diverted flights are few; the (flight_id, event_time) index)."""
+    found = {}
+    for chunk in _chunks(flight_ids):
+        latest: dict[str, datetime] = {}
+        for row in connection.execute(select(FLIGHT_EVENT.c.flight_id, FLIGHT_EVENT.c.event_time)
+                                      .where(FLIGHT_EVENT.c.flight_id.in_(chunk),
+                                             FLIGHT_EVENT.c.kind == "diverted")):
+            latest[row.flight_id] = max(latest.get(row.flight_id, as_utc(row.event_time)),
+                                        as_utc(row.event_time))
+        for flight_id, diverted_at in latest.items():
+            last = connection.execute(select(TELEMETRY).where(
+                TELEMETRY.c.flight_id == flight_id, TELEMETRY.c.event_time <= diverted_at)
+                .order_by(TELEMETRY.c.event_time.desc(), TELEMETRY.c.seq.desc()).limit(1)).all()
+            found[flight_id] = (diverted_at, [_telemetry_fact(row) for row in last])
+    return found
+
+
+def flights_with_telemetry_received_since(connection: Connection, since: datetime
+                                          ) -> tuple[set[str], datetime | None]:
+    """Flights with telemetry received after `since`, and the newest received_at seen: a
+    late report (store and forward after a lost link, a redelivery) changes its flight's
+    track whenever it arrives. On the (received_at, flight_id) index."""
+    rows = connection.execute(
+        select(TELEMETRY.c.flight_id, func.max(TELEMETRY.c.received_at).label("newest"))
+        .where(TELEMETRY.c.received_at > since, TELEMETRY.c.flight_id.is_not(None))
+        .group_by(TELEMETRY.c.flight_id)).all()
+    newest = max((as_utc(r.newest) for r in rows), default=None)
+    return {r.flight_id for r in rows}, newest
 
 
 def changed_since(connection: Connection, table: Table, key: str, since: datetime

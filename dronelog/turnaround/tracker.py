@@ -4,8 +4,10 @@ flight, derived by the domain from the stored events.
 Incremental and restart-safe: a watermark on `stored_at` (in `job_state`) says what has been
 seen; each run re-derives only what changed since (with an overlap, as a commit may land a
 little after its `stored_at`), plus the flights still in the air and their specimens, whose
-payload temperature grows with every telemetry report. Re-deriving is idempotent, so a run
-that is cut short or repeated does no harm.
+payload temperature grows with every telemetry report, plus every flight whose telemetry
+was received since a second watermark, on telemetry's `received_at`: reports that arrive
+after their flight has landed (store and forward after a lost link) count as soon as they
+are stored. Re-deriving is idempotent, so a run that is cut short or repeated does no harm.
 """
 
 import json
@@ -19,12 +21,18 @@ from dronelog.domain.facts import CustodyFact, SpecimenFacts
 from dronelog.domain.flights import FlightState, FlightStatus, flight_status
 from dronelog.domain.specimens import SpecimenStatus, specimen_status
 from dronelog.domain.stability import SpecimenLimits
-from dronelog.domain.telemetry_rules import pad_transitions, temperature_exposure
+from dronelog.domain.telemetry_rules import (
+    TEMPERATURE_MAX_GAP_S,
+    Exposure,
+    pad_transitions,
+    temperature_exposure,
+)
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TemperatureRange
 from dronelog.storage.portable import insert_new, upsert
 from dronelog.turnaround import repository as repo
 
 WATERMARK = "tracker.watermark"
+TELEMETRY_WATERMARK = "tracker.telemetry_watermark"  # received_at, the server's clock
 UNKNOWN_BAND = "unknown"  # the temperature class of a specimen never described
 _IN_AIR = (FlightState.AIRBORNE.value, FlightState.DIVERTED.value)
 
@@ -36,7 +44,8 @@ class TrackerRun:
 
 
 def refresh(connection: Connection, limits: SpecimenLimits, now: datetime,
-            excursion_grace_s: float = EXCURSION_GRACE_S) -> TrackerRun:
+            excursion_grace_s: float = EXCURSION_GRACE_S, *,
+            temperature_max_gap_s: float = TEMPERATURE_MAX_GAP_S) -> TrackerRun:
     watermark = read_watermark(connection)
     since = watermark - repo.OVERLAP
     changed_barcodes, newest_custody = repo.changed_since(connection, repo.CUSTODY, "barcode",
@@ -45,10 +54,18 @@ def refresh(connection: Connection, limits: SpecimenLimits, now: datetime,
                                                         "flight_id", since)
     in_air = set(connection.execute(select(repo.FLIGHT_TRACKING.c.flight_id).where(
         repo.FLIGHT_TRACKING.c.state.in_(_IN_AIR))).scalars())
-    run = derive(connection, limits, now, changed_flights | in_air, changed_barcodes,
-                 excursion_grace_s)
+    # First run after an upgrade: from the main watermark, not from the start of time.
+    received_mark = datetime.fromisoformat(repo.read_state(
+        connection, TELEMETRY_WATERMARK, watermark.isoformat()))
+    reported, newest_received = repo.flights_with_telemetry_received_since(
+        connection, received_mark - repo.OVERLAP)
+    run = derive(connection, limits, now, changed_flights | in_air | reported,
+                 changed_barcodes, excursion_grace_s,
+                 temperature_max_gap_s=temperature_max_gap_s)
     newest = max([m for m in (newest_custody, newest_flight) if m] + [watermark])
     write_watermark(connection, newest, now)
+    repo.write_state(connection, TELEMETRY_WATERMARK,
+                     max(newest_received or received_mark, received_mark).isoformat(), now)
     return run
 
 
@@ -62,12 +79,14 @@ def write_watermark(connection: Connection, watermark: datetime, now: datetime) 
 
 def derive(connection: Connection, limits: SpecimenLimits, now: datetime,
            flights_to_derive: set[str], changed_barcodes: set[str],
-           excursion_grace_s: float = EXCURSION_GRACE_S) -> TrackerRun:
+           excursion_grace_s: float = EXCURSION_GRACE_S, *,
+           temperature_max_gap_s: float = TEMPERATURE_MAX_GAP_S) -> TrackerRun:
     """Re-derive these flights, the specimens on them and these specimens (idempotent)."""
     barcodes = changed_barcodes | repo.barcodes_on_flights(connection, flights_to_derive)
     statuses, tracks = derive_flights(connection, flights_to_derive, now)
     specimens = derive_specimens(connection, limits, now, barcodes, statuses, tracks,
-                                 excursion_grace_s)
+                                 excursion_grace_s,
+                                 temperature_max_gap_s=temperature_max_gap_s)
     return TrackerRun(flights=len(flights_to_derive), specimens=specimens)
 
 
@@ -88,7 +107,8 @@ def derive_flights(connection: Connection, flight_ids: set[str], now: datetime
 def derive_specimens(connection: Connection, limits: SpecimenLimits, now: datetime,
                      barcodes: set[str], statuses: dict[str, FlightStatus],
                      tracks: dict[str, list],
-                     excursion_grace_s: float = EXCURSION_GRACE_S) -> int:
+                     excursion_grace_s: float = EXCURSION_GRACE_S, *,
+                     temperature_max_gap_s: float = TEMPERATURE_MAX_GAP_S) -> int:
     """Re-derive these specimens' rows, with the statuses and tracks of their flights
     (those not given are loaded); how many rows were written."""
     loaded_on = repo.flights_of(connection, barcodes)
@@ -110,7 +130,7 @@ def derive_specimens(connection: Connection, limits: SpecimenLimits, now: dateti
         status = specimen_status(facts, statuses,
                                  destination_site_id=details.destination_site_id)
         exposure = _exposure(limits.temperature_range(details), loaded_on.get(barcode, set()),
-                             statuses, tracks, excursion_grace_s)
+                             statuses, tracks, excursion_grace_s, temperature_max_gap_s)
         rows.append(_specimen_row(details, status, limits, exposure, statuses, now)
                     | {"description_source": source.value,
                        "description_conflicts": _json(choice.conflicts)})
@@ -153,24 +173,28 @@ def _record_pad_events(connection: Connection, flight_ids: set[str],
 
 def _exposure(band: TemperatureRange | None, flight_ids: set[str],
               statuses: dict[str, FlightStatus], tracks: dict[str, list],
-              grace_s: float) -> tuple[float | None, float | None, float, bool]:
+              grace_s: float, max_gap_s: float) -> Exposure:
     """Payload temperature over every flight the specimen was on: min, max, seconds out of
-    its band (its class's range narrowed by its stability), and whether that adds up to an
-    excursion."""
+    its band (its class's range narrowed by its stability), whether that adds up to an
+    excursion, and the seconds nobody can tell (from take-off to landing, what no reading
+    vouches for: domain/telemetry_rules.py, temperature_exposure)."""
     if band is None:
-        return None, None, 0.0, False
-    lows, highs, outside = [], [], 0.0
+        return Exposure(None, None, 0.0, False, None)
+    lows, highs, outside, unknown = [], [], 0.0, 0.0
     for flight_id in sorted(flight_ids):
         if flight_id not in statuses or flight_id not in tracks:
             continue
+        flight = statuses[flight_id]
         exposure = temperature_exposure(tracks[flight_id], band.low_c, band.high_c,
-                                        grace_s=grace_s)
+                                        grace_s=grace_s, max_gap_s=max_gap_s,
+                                        start=flight.took_off_at, end=flight.landed_at)
         if exposure.min_c is not None:
             lows.append(exposure.min_c)
             highs.append(exposure.max_c)
         outside += exposure.seconds_out_of_range
-    return (min(lows) if lows else None, max(highs) if highs else None, outside,
-            outside > grace_s)
+        unknown += exposure.seconds_unknown
+    return Exposure(min(lows) if lows else None, max(highs) if highs else None, outside,
+                    outside > grace_s, None, unknown)
 
 
 def _flight_row(status: FlightStatus, now: datetime) -> dict:
@@ -183,10 +207,10 @@ def _flight_row(status: FlightStatus, now: datetime) -> dict:
 
 
 def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, limits: SpecimenLimits,
-                  exposure, statuses: dict[str, FlightStatus], now: datetime) -> dict:
+                  exposure: Exposure, statuses: dict[str, FlightStatus], now: datetime
+                  ) -> dict:
     policy = limits.for_specimen(details)
     started = status.collected_at or status.first_event_at  # the clock runs without collection
-    temp_min, temp_max, outside, excursion = exposure
     flight = statuses.get(status.flight_id) if status.flight_id else None
     return {
         "barcode": details.barcode, "state": status.state.value,
@@ -207,6 +231,8 @@ def _specimen_row(details: SpecimenFacts, status: SpecimenStatus, limits: Specim
         "container_id": status.container_id, "site_id": status.site_id,
         "custody_gaps": _json(status.custody_gaps), "anomalies": _json(status.anomalies),
         "seal_packed": status.seal_packed, "seal_found": status.seal_found,
-        "temp_min_c": temp_min, "temp_max_c": temp_max, "temp_out_of_range_s": outside,
-        "excursion": excursion, "updated_at": now,
+        "temp_min_c": exposure.min_c, "temp_max_c": exposure.max_c,
+        "temp_out_of_range_s": exposure.seconds_out_of_range,
+        "temp_unknown_s": exposure.seconds_unknown,
+        "excursion": exposure.excursion, "updated_at": now,
     }
