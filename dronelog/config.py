@@ -94,8 +94,13 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="refused logins of one user id within "
                                     "the login window before it is blocked (a client: 4x)")
     login_window_s: float = Field(900, gt=0, description="the login attempt limit's window")
-    stream_poll_s: float = Field(0.25, gt=0, le=10, description="how often a live stream "
-                                 "looks for new events")
+    stream_poll_s: float = Field(0.05, gt=0, le=10, description="SQLite: how often the live "
+                                 "feed checks the file for a commit (one PRAGMA data_version)")
+    stream_fallback_s: float = Field(2.0, gt=0, le=60, description="PostgreSQL: how often the "
+                                     "live feed reads without a notification, in case one "
+                                     "was lost")
+    stream_queue_events: int = Field(10_000, ge=1, description="how many events a slow live "
+                                     "client may fall behind before it is sent a reset")
     auto_migrate: bool = Field(True, description="run database migrations when a service starts")
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = Field("INFO")

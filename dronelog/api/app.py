@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from dronelog import __version__
 from dronelog.api import access_log, problems
 from dronelog.api.body_limit import BodyLimit
+from dronelog.api.change_feed import ChangeFeed
 from dronelog.api.metrics import build_registry
 from dronelog.api.routes import (
     admin,
@@ -44,6 +45,8 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
         max_payload_bytes=settings.max_payload_bytes,
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
         max_age=timedelta(seconds=settings.max_event_age_s))
+    app.state.feed = ChangeFeed(engine, settings)  # the live streams' one reader
+    app.router.on_shutdown.append(app.state.feed.stop)
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
     app.add_middleware(BodyLimit)  # outermost: before anything reads a body

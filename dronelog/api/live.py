@@ -1,20 +1,23 @@
-"""What the live stream reads: new telemetry, custody events and alert changes since a cursor.
+"""What the live feed reads: new telemetry, custody events and alert changes since a cursor.
 
-Each stream polls the database (the one store every ingester and scheduler writes to), so a
-client that reconnects with its last cursor misses nothing that was committed meanwhile.
+One change feed per API process (`dronelog/api/change_feed.py`) reads the database, the one
+store every ingester and scheduler writes to, and fans the changes out to its streams; a
+stream that resumes with `Last-Event-ID` first catches up with a read of its own from its
+cursor, so a client that reconnects misses nothing that was committed meanwhile.
 
 Ids and commit order differ when several writers commit concurrently: a row with a lower id
 can become visible after one with a higher id. The cursor therefore remembers the ids it
-skipped over (`holes`) for `HOLE_TTL_S` and keeps asking for them; custody events, which
-carry no sequence, are read by `stored_at` with an overlap and deduplicated by event id.
-Clients get each event at least once and can deduplicate by its `event_id`.
+skipped over (`holes`) for `HOLE_TTL_S` and keeps asking for them, and the id it hands out
+is the one below its lowest hole, so a resumed stream asks for them too; custody events,
+which carry no sequence, are read by `stored_at` with an overlap and deduplicated by event
+id. Clients get each event at least once and can deduplicate by its `event_id`.
 """
 
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from dronelog.api.routes.alerts import public_alert
 from dronelog.storage.portable import as_utc
@@ -43,8 +46,14 @@ class IdCursor:
     holes: dict[int, float] = field(default_factory=dict)
 
     def floor(self) -> int:
-        """Read ids above this."""
+        """Every id up to this one was seen or given up."""
         return min(self.holes, default=self.high + 1) - 1
+
+    def unseen(self, column):
+        """A condition on `column` for the ids not yet seen: above the highest, or a hole."""
+        if not self.holes:
+            return column > self.high
+        return or_(column > self.high, column.in_(sorted(self.holes)))
 
     def take(self, ids: list[int], now: float) -> set[int]:
         """The ids among `ids` that were not sent before; remembers the new holes."""
@@ -89,9 +98,10 @@ class Cursor:
     custody: TimeCursor
 
     def encode(self) -> str:
-        """The SSE id: what a client sends back as Last-Event-ID."""
+        """The SSE id: what a client sends back as Last-Event-ID. The id feeds give the id
+        below their lowest hole: a resumed stream asks again for what was still missing."""
         stamp = int(self.custody.since.timestamp() * 1_000_000)
-        return f"t{self.telemetry.high}.a{self.alerts.high}.c{stamp}"
+        return f"t{self.telemetry.floor()}.a{self.alerts.floor()}.c{stamp}"
 
     @classmethod
     def decode(cls, text: str) -> "Cursor":
@@ -107,7 +117,7 @@ class Cursor:
 
 
 def cursor_now(conn: Connection) -> Cursor:
-    """A cursor at the current end of every feed: the stream starts with what comes next."""
+    """A cursor at the current end of every feed: what comes next."""
     high_t = conn.execute(select(func.coalesce(func.max(TEL.c.id), 0))).scalar_one()
     high_a = conn.execute(select(func.coalesce(func.max(AC.c.id), 0))).scalar_one()
     newest = as_utc(conn.execute(select(func.max(C.c.stored_at))).scalar_one())
@@ -124,50 +134,110 @@ def too_far_behind(conn: Connection, cursor: Cursor) -> bool:
     return high_t - cursor.telemetry.high > MAX_RESUME_ROWS or cursor.telemetry.high > high_t
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One event for the streams, its SSE frame encoded once for all of them."""
+
+    kind: str  # one of KINDS
+    key: int | str  # the row id (telemetry, alert change) or the event id (custody)
+    drone_id: str | None
+    site_ids: tuple[str | None, ...]  # the sites it concerns
+    frame: bytes  # "event: <kind>\ndata: <json>\n\n"
+
+
 @dataclass(frozen=True)
 class Filter:
     kinds: frozenset[str]
     site: str | None = None
     drone: str | None = None
 
+    def passes(self, change: Change) -> bool:
+        if change.kind not in self.kinds or (self.drone and change.drone_id != self.drone):
+            return False
+        return not self.site or self.site in change.site_ids
 
-def read(conn: Connection, cursor: Cursor, wanted: Filter, now: float) -> list[tuple[str, dict]]:
-    """The events after `cursor` that pass `wanted`, oldest first; advances the cursor.
 
-    Every feed is read in full and filtered here, so the cursor's holes stay meaningful."""
-    events: list[tuple[datetime, str, dict]] = []
+def read(conn: Connection, cursor: Cursor, now: float) -> tuple[list[Change], bool]:
+    """Every change after `cursor`, oldest first, and whether more are waiting; advances the
+    cursor. Every feed is read in full (streams filter), so the cursor's holes stay
+    meaningful."""
+    events: list[tuple[datetime, Change]] = []
     telemetry = conn.execute(
         select(TEL, F.c.origin_site_id, F.c.destination_site_id)
         .select_from(TEL.outerjoin(F, F.c.flight_id == TEL.c.flight_id))
-        .where(TEL.c.id > cursor.telemetry.floor()).order_by(TEL.c.id).limit(BATCH)).all()
+        .where(cursor.telemetry.unseen(TEL.c.id)).order_by(TEL.c.id).limit(BATCH)).all()
     fresh = cursor.telemetry.take([r.id for r in telemetry], now)
-    if "telemetry" in wanted.kinds:
-        events += [(as_utc(r.event_time), "telemetry", _telemetry(r)) for r in telemetry
-                   if r.id in fresh and _passes(wanted, r.drone_id,
-                                                r.origin_site_id, r.destination_site_id)]
+    events += [(as_utc(r.event_time),
+                _change("telemetry", r.id, r.drone_id, (r.origin_site_id,
+                                                        r.destination_site_id), _telemetry(r)))
+               for r in telemetry if r.id in fresh]
     custody = conn.execute(
         select(C).where(C.c.stored_at >= cursor.custody.since - CUSTODY_OVERLAP)
         .order_by(C.c.stored_at).limit(BATCH)).all()
     fresh = cursor.custody.take([(str(r.event_id), as_utc(r.stored_at)) for r in custody])
-    if "custody" in wanted.kinds:
-        events += [(as_utc(r.event_time), "custody", _custody(r)) for r in custody
-                   if str(r.event_id) in fresh and _passes(wanted, r.drone_id, r.site_id)]
+    events += [(as_utc(r.event_time),
+                _change("custody", str(r.event_id), r.drone_id, (r.site_id,), _custody(r)))
+               for r in custody if str(r.event_id) in fresh]
     changes = conn.execute(
         select(AC.c.id.label("change_id"), AC.c.change, AC.c.at.label("changed_at"), A)
         .select_from(AC.join(A, A.c.id == AC.c.alert_id))
-        .where(AC.c.id > cursor.alerts.floor()).order_by(AC.c.id).limit(BATCH)).all()
+        .where(cursor.alerts.unseen(AC.c.id)).order_by(AC.c.id).limit(BATCH)).all()
     fresh = cursor.alerts.take([r.change_id for r in changes], now)
-    if "alert" in wanted.kinds:
-        events += [(as_utc(r.changed_at), "alert", _alert(r)) for r in changes
-                   if r.change_id in fresh and _passes(wanted, r.drone_id, r.site_id,
-                                                       r.origin_site_id, r.at_site_id)]
-    return [(kind, data) for _, kind, data in sorted(events, key=lambda e: e[0])]
+    events += [(as_utc(r.changed_at),
+                _change("alert", r.change_id, r.drone_id,
+                        (r.site_id, r.origin_site_id, r.at_site_id), _alert(r)))
+               for r in changes if r.change_id in fresh]
+    more = BATCH in (len(telemetry), len(custody), len(changes))
+    return [change for _, change in sorted(events, key=lambda e: e[0])], more
 
 
-def _passes(wanted: Filter, drone_id: str | None, *site_ids: str | None) -> bool:
-    if wanted.drone and drone_id != wanted.drone:
-        return False
-    return not wanted.site or wanted.site in site_ids
+@dataclass(frozen=True)
+class Seen:
+    """What a resumed stream sent while it caught up from the database, frozen when it joins
+    the feed: the feed's changes among these are repeats and are not sent again."""
+
+    telemetry: tuple[int, frozenset[int]]  # (highest id, holes below it)
+    alerts: tuple[int, frozenset[int]]
+    custody: frozenset[str]  # event ids sent within the overlap
+    custody_since: datetime
+
+    @classmethod
+    def of(cls, cursor: Cursor) -> "Seen":
+        return cls((cursor.telemetry.high, frozenset(cursor.telemetry.holes)),
+                   (cursor.alerts.high, frozenset(cursor.alerts.holes)),
+                   frozenset(cursor.custody.sent), cursor.custody.since)
+
+    def already(self, change: Change) -> bool:
+        if change.kind == "custody":
+            return change.key in self.custody
+        high, holes = self.telemetry if change.kind == "telemetry" else self.alerts
+        return change.key <= high and change.key not in holes
+
+    def outgrown(self, feed: "Mark") -> bool:
+        """Whether the feed is past all of it, so that nothing it brings can be a repeat."""
+        return (feed.telemetry_floor >= self.telemetry[0] and feed.alerts_floor >= self.alerts[0]
+                and feed.custody_since - CUSTODY_OVERLAP > self.custody_since)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the feed stands after a batch: the id it hands out and what `Seen` compares."""
+
+    id: str
+    telemetry_floor: int
+    alerts_floor: int
+    custody_since: datetime
+
+    @classmethod
+    def of(cls, cursor: Cursor) -> "Mark":
+        return cls(cursor.encode(), cursor.telemetry.floor(), cursor.alerts.floor(),
+                   cursor.custody.since)
+
+
+def _change(kind: str, key: int | str, drone_id: str | None, site_ids: tuple,
+            data: dict) -> Change:
+    return Change(kind, key, drone_id, site_ids,
+                  f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
 
 
 def _telemetry(r) -> dict:
@@ -190,4 +260,3 @@ def _alert(r) -> dict:
     return {"event_id": f"alert-change-{r.change_id}", "change": r.change,
             "at": as_utc(r.changed_at).isoformat(),
             "alert": json.loads(public_alert(r).model_dump_json())}
-

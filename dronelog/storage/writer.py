@@ -24,6 +24,7 @@ from dronelog.contract.messages import (
 from dronelog.domain.custody_rules import RANK, DescriptionSource, description_source
 from dronelog.ingest.delivery import Accepted, Rejected
 from dronelog.storage import custody_chain, tables
+from dronelog.storage.change_notice import announce
 from dronelog.storage.portable import as_utc, dialect_insert
 from dronelog.storage.telemetry_copy import copy_telemetry
 
@@ -85,6 +86,8 @@ class BatchWriter:
             if rejected:
                 result.dead_lettered = len(self._insert_new(
                     connection, DEAD_LETTER, [_dead_letter_row(r) for r in rejected], "digest"))
+            if result.new_ids:
+                announce(connection)  # the live feeds read once this commits
         self._known_drones |= new_drones
         return result
 

@@ -15,6 +15,7 @@ from dronelog.domain.alerts import (
     KnownAlert,
     Reconciliation,
 )
+from dronelog.storage.change_notice import announce
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert, AlertChange, Site
 
@@ -94,6 +95,7 @@ def apply(connection: Connection, changes: Reconciliation, now: datetime,
                     for alert_id in resolved]
     if change_rows:
         connection.execute(insert(CHANGE), change_rows)
+        announce(connection)
     return opened + resolved
 
 
@@ -171,6 +173,7 @@ def _by_whom(connection: Connection, alert_id: int) -> str:
 def _record(connection: Connection, alert_id: int, change: str, now: datetime, by: str | None,
             note: str | None) -> None:
     connection.execute(insert(CHANGE).values(_change_row(alert_id, change, now, by, note)))
+    announce(connection)
 
 
 def _change_row(alert_id: int, change: str, now: datetime, by: str | None,

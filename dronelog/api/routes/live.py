@@ -1,19 +1,22 @@
 """Live updates as Server-Sent Events: telemetry, custody events and alert changes.
 
-A stream holds no database connection between polls, re-checks its token every
-`TOKEN_RECHECK_S` and ends when the token expires or is revoked."""
+A stream is a subscription to this process's change feed (`dronelog/api/change_feed.py`); a
+stream that resumes with `Last-Event-ID` subscribes first and then catches up from the
+database, so nothing committed in between is lost (repeats are dropped). It re-checks its
+token every `TOKEN_RECHECK_S` and ends when the token expires or is revoked."""
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from dronelog.api import live
 from dronelog.api.accounts import Role, user_for_token
+from dronelog.api.change_feed import TOO_OLD, ChangeFeed
 from dronelog.api.deps import authenticate
 from dronelog.api.problems import Problem
 
@@ -22,9 +25,10 @@ TOKEN_RECHECK_S = 30.0
 STREAM_DOC = """Server-Sent Events. Frames: `event: telemetry|custody|alert|reset`, `data:` JSON
 with an `event_id`, and an `id:` cursor after each batch. Reconnect with the last id in the
 `Last-Event-ID` header to resume without a gap (events may repeat: deduplicate by
-`event_id`). `reset` means the cursor is too old or unknown: re-read the state and go on.
-Lab users get their own site's events only (for alerts: those about their site, or about a
-specimen collected there or lying there); devices may not listen."""
+`event_id`). `reset` means the cursor is too old or unknown, or the client fell too far
+behind: re-read the state and go on. Lab users get their own site's events only (for alerts:
+those about their site, or about a specimen collected there or lying there); devices may not
+listen."""
 
 
 @router.get("/stream", summary="Live telemetry, custody events and alert changes (SSE)",
@@ -36,6 +40,7 @@ async def stream(request: Request,
                  site: str | None = None, drone: str | None = None,
                  last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
     engine, clock = request.app.state.engine, request.app.state.clock
+    feed: ChangeFeed = request.app.state.feed
     with engine.connect() as conn:
         user = authenticate(request, conn)
     if user.role is Role.DEVICE:
@@ -49,45 +54,55 @@ async def stream(request: Request,
     wanted = live.Filter(kinds, site, drone)
     token = request.headers["authorization"].partition(" ")[2].strip()
 
-    def start() -> tuple[live.Cursor, bool]:
+    def resume_from() -> live.Cursor | None:
+        """The client's cursor, unless it is unknown or too far behind."""
+        try:
+            cursor = live.Cursor.decode(last_event_id)
+        except live.CursorError:
+            return None
         with engine.connect() as conn:
-            if last_event_id:
-                try:
-                    cursor = live.Cursor.decode(last_event_id)
-                    if not live.too_far_behind(conn, cursor):
-                        return cursor, False
-                except live.CursorError:
-                    pass
-            return live.cursor_now(conn), bool(last_event_id)
+            return None if live.too_far_behind(conn, cursor) else cursor
 
-    def poll(cursor: live.Cursor) -> list[tuple[str, dict]]:
+    def catch_up(cursor: live.Cursor) -> tuple[list[live.Change], bool]:
         with engine.connect() as conn:
-            return live.read(conn, cursor, wanted, time.monotonic())
+            return live.read(conn, cursor, time.monotonic())
 
     def still_allowed() -> bool:
         with engine.connect() as conn:
             return user_for_token(conn, token, clock.now()) is not None
 
-    cursor, reset = await anyio.to_thread.run_sync(start)  # fixed before the response starts
+    # Subscribed before the response starts, and before any catch-up read: whatever commits
+    # from here on reaches the stream through the feed.
+    subscription = await feed.subscribe(wanted)
+    cursor = None
+    if last_event_id:
+        cursor = await anyio.to_thread.run_sync(resume_from)
+        if cursor is None:
+            subscription.reset(TOO_OLD, feed.mark)
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        if reset:
-            yield ServerSentEvent(json.dumps({"reason": "the cursor is too old or unknown; "
-                                                        "re-read the state"}),
-                                  event="reset", id=cursor.encode())
-        checked = time.monotonic()
-        interval = request.app.state.settings.stream_poll_s
-        while True:
-            batch = await anyio.to_thread.run_sync(poll, cursor)
-            for number, (kind, data) in enumerate(batch, 1):
-                yield ServerSentEvent(json.dumps(data), event=kind,
-                                      id=cursor.encode() if number == len(batch) else None)
-            if time.monotonic() - checked > TOKEN_RECHECK_S:
-                if not await anyio.to_thread.run_sync(still_allowed):
-                    return
-                checked = time.monotonic()
-            if len(batch) < live.BATCH:
-                await anyio.sleep(interval)
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            while cursor is not None:  # a resumed stream: what it missed, from the database
+                changes, more = await anyio.to_thread.run_sync(catch_up, cursor)
+                frames = [c.frame for c in changes if wanted.passes(c)]
+                if frames:  # the cursor on the last frame, as in the feed's batches
+                    frames[-1] = b"id: %s\n" % cursor.encode().encode() + frames[-1]
+                    yield b"".join(frames)
+                if not more:
+                    subscription.seen = live.Seen.of(cursor)
+                    break
+            checked = time.monotonic()
+            while True:
+                wait = max(0.0, TOKEN_RECHECK_S - (time.monotonic() - checked))
+                if chunk := await subscription.next(wait, feed.mark):
+                    yield chunk
+                if time.monotonic() - checked > TOKEN_RECHECK_S:
+                    if not await anyio.to_thread.run_sync(still_allowed):
+                        return
+                    checked = time.monotonic()
+        finally:
+            feed.unsubscribe(subscription)
 
     return EventSourceResponse(events(), ping=15, headers={"Cache-Control": "no-store",
-                                                            "X-Accel-Buffering": "no"})
+                                                            "X-Accel-Buffering": "no"},
+                               background=BackgroundTask(feed.unsubscribe, subscription))

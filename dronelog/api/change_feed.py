@@ -1,0 +1,209 @@
+"""One change feed per API process: a single reader of the database fans each change out to
+every live stream attached to this process, filtered by the stream's kinds, site and drone.
+
+What wakes the reader: on PostgreSQL a notification (LISTEN) that the writers send with their
+commits (`dronelog/storage/change_notice.py`). It only wakes the reader, which then reads the
+database, the truth; a read every `stream_fallback_s` covers a lost notification (a broken
+listening connection, a writer that does not announce). On SQLite, a check of the file's
+data version every `stream_poll_s` (one PRAGMA, no table read) tells that something was
+committed. So nothing is read while nothing is committed, and no reader runs while no stream
+is attached: the first stream starts it, the last one to leave stops it.
+
+Each stream has a bounded queue: a client that falls `stream_queue_events` behind is sent a
+`reset` (re-read the state) and goes on from the feed's position; the frames are encoded once
+and shared, so a queue holds references only.
+"""
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections import deque
+
+import anyio
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from dronelog.api import live
+from dronelog.config import Settings
+from dronelog.storage.change_notice import CHANNEL
+
+log = logging.getLogger(__name__)
+RESET = b'event: reset\ndata: {"reason": "%s"}\n\n'
+TOO_OLD = b"the cursor is too old or unknown; re-read the state"
+TOO_SLOW = b"the client fell too far behind; re-read the state"
+RETRY_S = 1.0  # after a failed read or a lost listening connection
+
+
+class Subscription:
+    """One stream's place in the feed: the changes for it not yet sent, at most `limit`."""
+
+    def __init__(self, wanted: live.Filter, limit: int) -> None:
+        self.wanted = wanted
+        self.seen: live.Seen | None = None  # what its catch-up sent (a resumed stream)
+        self._limit = limit
+        self._queued: deque[live.Change] = deque()
+        self._mark: live.Mark | None = None  # the feed's position after the newest queued
+        self._reset: tuple[bytes, live.Mark] | None = None
+        self._ready = asyncio.Event()
+
+    def offer(self, changes: list[live.Change], mark: live.Mark) -> None:
+        """Queue `changes` (already filtered for this stream); overflowing means a reset."""
+        if not changes:
+            return
+        if len(self._queued) + len(changes) > self._limit:
+            self._queued.clear()
+            self.reset(TOO_SLOW, mark)
+            return
+        self._queued.extend(changes)
+        self._mark = mark
+        self._ready.set()
+
+    def reset(self, reason: bytes, mark: live.Mark) -> None:
+        """Send a reset next, with the feed's position: what follows comes after it."""
+        self._reset, self._mark, self.seen = (reason, mark), None, None
+        self._ready.set()
+
+    async def next(self, timeout: float, feed: live.Mark) -> bytes:
+        """What to send next (empty if nothing came within `timeout`)."""
+        with anyio.move_on_after(timeout):
+            await self._ready.wait()
+        self._ready.clear()
+        return self._drain(feed)
+
+    def _drain(self, feed: live.Mark) -> bytes:
+        out = b""
+        if self._reset:
+            reason, mark = self._reset
+            out, self._reset = b"id: %s\n" % mark.id.encode() + RESET % reason, None
+        queued, self._queued = self._queued, deque()
+        if self.seen is not None:
+            queued = [c for c in queued if not self.seen.already(c)]
+            if self.seen.outgrown(feed):
+                self.seen = None
+        if queued and self._mark:
+            frames = [c.frame for c in queued]
+            frames[-1] = b"id: %s\n" % self._mark.id.encode() + frames[-1]
+            out += b"".join(frames)
+        return out
+
+
+class ChangeFeed:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.mark: live.Mark | None = None  # where the feed stands; None while stopped
+        self._poll_s = settings.stream_poll_s
+        self._fallback_s = settings.stream_fallback_s
+        self._limit = settings.stream_queue_events
+        self._groups: dict[live.Filter, set[Subscription]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._starting = asyncio.Lock()
+        self.reads = 0  # how often the feed read the database (tests, metrics)
+
+    async def subscribe(self, wanted: live.Filter) -> Subscription:
+        """A stream's subscription, from the feed's position on; starts the reader if none
+        runs. Raises if the database cannot be read."""
+        async with self._starting:
+            if self._task is None:
+                cursor = await anyio.to_thread.run_sync(self._cursor_now)
+                self.mark = live.Mark.of(cursor)
+                self._wake = asyncio.Event()
+                self._task = asyncio.create_task(self._run(cursor), name="change feed")
+        subscription = Subscription(wanted, self._limit)
+        self._groups.setdefault(wanted, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        group = self._groups.get(subscription.wanted, set())
+        group.discard(subscription)
+        if not group:
+            self._groups.pop(subscription.wanted, None)
+        if not self._groups:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._task, self.mark = None, None
+
+    def _cursor_now(self) -> live.Cursor:
+        with self.engine.connect() as conn:
+            return live.cursor_now(conn)
+
+    def _read(self, cursor: live.Cursor) -> tuple[list[live.Change], bool, live.Mark]:
+        with self.engine.connect() as conn:
+            changes, more = live.read(conn, cursor, time.monotonic())
+        return changes, more, live.Mark.of(cursor)
+
+    async def _run(self, cursor: live.Cursor) -> None:
+        postgresql = self.engine.dialect.name == "postgresql"
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._listen if postgresql else self._watch_file)
+            fallback = self._fallback_s if postgresql else None
+            while True:
+                with anyio.move_on_after(fallback):
+                    await self._wake.wait()
+                self._wake.clear()  # a commit from now on wakes the next read
+                more = True
+                while more:
+                    try:
+                        changes, more, mark = await anyio.to_thread.run_sync(self._read, cursor)
+                    except SQLAlchemyError as error:
+                        log.warning("the live feed cannot read the database: %s", error)
+                        await anyio.sleep(RETRY_S)
+                        self._wake.set()
+                        break
+                    self.reads += 1
+                    self._fan_out(changes, mark)
+
+    def _fan_out(self, changes: list[live.Change], mark: live.Mark) -> None:
+        self.mark = mark
+        for wanted, group in list(self._groups.items()):
+            passing = [c for c in changes if wanted.passes(c)]
+            for subscription in group:
+                subscription.offer(passing, mark)
+
+    async def _listen(self) -> None:
+        """PostgreSQL: wake the reader at every notification; reconnect when the link
+        breaks (and read then: a notification may have been missed meanwhile)."""
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake.set()
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except psycopg.Error as error:
+                log.warning("the live feed lost its notifications: %s", error)
+            self._wake.set()
+            await anyio.sleep(RETRY_S)
+
+    async def _watch_file(self) -> None:
+        """SQLite: wake the reader when the file's data version changes (any commit by
+        another connection changes it)."""
+        connection = await anyio.to_thread.run_sync(self.engine.raw_connection)
+        try:
+            version = None
+            while True:
+                try:
+                    now = await anyio.to_thread.run_sync(_data_version, connection)
+                except sqlite3.Error as error:  # a locked or vanished file: try again
+                    log.warning("the live feed cannot check the database: %s", error)
+                    now = None
+                if now != version:
+                    version = now
+                    self._wake.set()
+                await anyio.sleep(self._poll_s)
+        finally:
+            connection.close()
+
+
+def _data_version(connection) -> int:
+    cursor = connection.cursor()
+    try:
+        return cursor.execute("PRAGMA data_version").fetchone()[0]
+    finally:
+        cursor.close()
