@@ -2,6 +2,9 @@
 # Both create the virtual environment in .venv on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Test files run in parallel worker processes, a file per worker at a time (their fixtures,
+# brokers and databases are private to each test, so files are independent).
+TEST_WORKERS ?= auto
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
@@ -24,7 +27,7 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/dronelog contract export --check
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) .dronelog .pytest_cache

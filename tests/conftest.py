@@ -28,16 +28,17 @@ from tests.support import Api
 REQUIRE_REAL = os.environ.get("DRONELOG_REQUIRE_REAL") == "1"
 PG_ADMIN_URL = os.environ.get("DRONELOG_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-_missing_real: list[str] = []
-_substituted: list[str] = []
+# Both lists are read from the test reports, so they are complete when the tests run in
+# several worker processes (pytest-xdist): a skip's reason, a stand-in's user property.
+MISSING_PREFIX = "real component missing: "
+SUBSTITUTED = "stand-in"
 
 
 def missing_component(what: str) -> None:
     """Skip (or, when real components are required, fail) for want of `what`."""
     if REQUIRE_REAL:
         pytest.fail(f"{what} is required (DRONELOG_REQUIRE_REAL=1) but not available")
-    _missing_real.append(what)
-    pytest.skip(f"real component missing: {what}")
+    pytest.skip(MISSING_PREFIX + what)
 
 
 def _pg_dsn(url: str, database: str | None = None) -> str:
@@ -97,14 +98,15 @@ def mosquitto(tmp_path: Path) -> MosquittoBroker:
 
 
 @pytest.fixture
-def broker(tmp_path: Path):
+def broker(request, tmp_path: Path):
     """Mosquitto when installed, else the embedded amqtt broker."""
     if MosquittoBroker.available():
         instance = MosquittoBroker(tmp_path / "broker").start()
     else:
         if REQUIRE_REAL:
             pytest.fail("the mosquitto binary is required (DRONELOG_REQUIRE_REAL=1)")
-        _substituted.append("the embedded amqtt broker stood in for the missing mosquitto")
+        request.node.user_properties.append(
+            (SUBSTITUTED, "the embedded amqtt broker stood in for the missing mosquitto"))
         instance = AmqttBroker().start()
     yield instance
     instance.stop()
@@ -125,14 +127,27 @@ def api(engine, clock, broker):
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if _missing_real or _substituted:
+    reports = [report for reports in terminalreporter.stats.values() for report in reports
+               if isinstance(report, pytest.TestReport)]
+    missing = {_skip_reason(report).removeprefix(MISSING_PREFIX) for report in reports
+               if report.skipped and _skip_reason(report).startswith(MISSING_PREFIX)}
+    substituted = {value for report in reports for key, value in report.user_properties
+                   if key == SUBSTITUTED}
+    if missing or substituted:
         terminalreporter.section("real components missing")
-        for what in sorted(set(_missing_real)):
+        for what in sorted(missing):
             terminalreporter.write_line(
                 f"SKIPPED real-component tests for want of {what}; "
                 "set DRONELOG_REQUIRE_REAL=1 to make this a failure")
-        for what in sorted(set(_substituted)):
+        for what in sorted(substituted):
             terminalreporter.write_line(f"RAN with a stand-in: {what}")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """The message of a skip (`longrepr` is (file, line, "Skipped: <message>"))."""
+    if isinstance(report.longrepr, tuple):
+        return report.longrepr[2].removeprefix("Skipped: ")
+    return ""
 
 
 class PrivatePostgres:
