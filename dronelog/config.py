@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     lost_link_s: float = Field(30, gt=0, description="no telemetry this long while airborne")
     off_route_corridor_m: float = Field(300, gt=0, description="allowed distance from route")
     battery_reserve_pct: float = Field(20, ge=0, le=90)
+    temperature_max_gap_s: float = Field(120, gt=0, description="a payload temperature reading "
+                                         "vouches for the box this long at most; the rest of "
+                                         "a longer silence is unknown (temp_unknown_s)")
     webhook_url: str | None = Field(None, description="POST every alert change here")
     telemetry_full_days: float = Field(30, gt=0, description="after this, keep one telemetry "
                                        "report per drone and minute")

@@ -77,6 +77,7 @@ class SpecimenDetail(SpecimenSummary):
     temp_min_c: float | None = None
     temp_max_c: float | None = None
     temp_out_of_range_s: float = 0.0
+    temp_unknown_s: float = 0.0  # no payload reading to tell: neither in range nor out
     excursion: bool = False
     custody_gaps: list[str] = []
     anomalies: list[str] = []  # custody rules broken by the record (kept, never dropped)

@@ -58,7 +58,9 @@ class TurnaroundJobs:
         with self.engine.begin() as connection:
             if not take_lease(connection, "turnaround", self.holder, now, self.lease_ttl):
                 return None
-            tracked = tracker.refresh(connection, self.limits, now)
+            tracked = tracker.refresh(
+                connection, self.limits, now,
+                temperature_max_gap_s=self.settings.temperature_max_gap_s)
             result = sweep.sweep(connection, now, self.rules)
         if result.opened or result.resolved:
             log.info("turnaround sweep", specimens_refreshed=tracked.specimens,

@@ -179,7 +179,7 @@ def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules)
     if not flights:
         return Evaluation()
     drones = {flight.drone_id for flight in flights}
-    site_points, planned = repo.sites(connection), repo.routes(connection)
+    site_points, plans = repo.sites(connection), repo.flight_routes(connection, flights)
     window = timedelta(seconds=max(rules.eta_smoothing_s, 120, rules.lost_link_s))
     reports = repo.recent_reports(
         connection, drones, received_since=now - window,
@@ -188,11 +188,9 @@ def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules)
     monitoring_rules = rules.monitoring()
     result = Evaluation()
     for flight in flights:
-        route = repo.route_points(site_points, planned, flight.origin_site_id,
-                                  flight.destination_site_id)
         snapshot = FlightSnapshot(
             flight.flight_id, flight.drone_id, flight.destination_site_id,
-            tuple(route) if route else None,
+            plans[flight.flight_id],
             tuple(reports.get(flight.drone_id, ())),
             tuple(Cargo(row.barcode, row.priority, as_utc(row.deadline),
                         row.destination_site_id, row.landed_to_received_min or 0.0,

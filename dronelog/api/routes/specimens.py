@@ -101,7 +101,8 @@ def get_specimen(barcode: BarcodePath, request: Request, conn: ConnectionDep) ->
         order_ref=details.order_ref if details else None,
         container_id=row.container_id, flight_id=row.flight_id, drone_id=row.drone_id,
         temp_min_c=row.temp_min_c, temp_max_c=row.temp_max_c,
-        temp_out_of_range_s=row.temp_out_of_range_s, excursion=row.excursion,
+        temp_out_of_range_s=row.temp_out_of_range_s, temp_unknown_s=row.temp_unknown_s,
+        excursion=row.excursion,
         custody_gaps=json.loads(row.custody_gaps), anomalies=json.loads(row.anomalies),
         description_source=row.description_source,
         description_conflicts=json.loads(row.description_conflicts),
@@ -159,9 +160,7 @@ def _in_flight(conn: Connection, row, now: datetime) -> tuple[Position | None, d
                         payload_temp_c=last.payload_temp_c)
     flight = conn.execute(select(repo.FLIGHT_TRACKING).where(
         repo.FLIGHT_TRACKING.c.flight_id == row.flight_id)).first()
-    route = repo.route_points(repo.sites(conn), repo.routes(conn),
-                              flight.origin_site_id if flight else None,
-                              flight.destination_site_id if flight else None)
+    route = repo.flight_routes(conn, [flight])[flight.flight_id] if flight else None
     if route is None:
         return position, None
     return position, flight_eta(route, reports, now, rules.monitoring()).arrival_at
