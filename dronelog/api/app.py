@@ -15,7 +15,6 @@ from dronelog.api.routes import (
     alerts,
     audit,
     auth,
-    containers,
     custody,
     dashboards,
     exports,
@@ -51,7 +50,7 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
     app.add_middleware(BodyLimit)  # outermost: before anything reads a body
-    for module in (health, auth, specimens, exports, custody, containers, alerts, fleet,
-                   registry, live, admin, audit, dashboards):  # last: the web dashboards at /
+    for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
+                   admin, audit, dashboards):  # last: the web dashboards at /
         app.include_router(module.router)
     return app
