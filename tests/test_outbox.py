@@ -207,7 +207,7 @@ def test_a_bridge_sends_again_after_a_restart_what_had_no_receipt(mosquitto, dat
     ingester = IngesterProcess(database_url, mosquitto.url, tmp_path, mosquitto.protocol)
     ingester.start()
     ingester.wait_connected()
-    outbox = Outbox(SqliteStore(path))
+    outbox = Outbox(SqliteStore(path), resend_after_s=3600)  # only the reconnect resends
     assert outbox.report().held == 5
     restarted = ContractPublisher(mosquitto.url, LAYOUT, mosquitto.protocol, "bridge-a",
                                   outbox=outbox)
