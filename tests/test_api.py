@@ -96,6 +96,8 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("GET", "/api/v1/specimens/CJ2611220042/fhir", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/specimens/CJ2611220042/epcis", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/auth/me", set(Role)),
+    ("GET", "/api/v1/specimen-definitions", set(Role)),
+    ("GET", "/api/v1/specimen-definitions/urine", set(Role)),
 ])
 def test_the_role_matrix(api, method, path, allowed):
     body = {"note": "checked"} if path.endswith("resolve") else None

@@ -184,7 +184,7 @@ def test_a_rejected_specimen_is_rejected_whatever_its_times():
     ("packed", "collection", []),
 ])
 def test_the_bench_sees_where_and_how_a_specimen_was_described(state, source, expected):
-    assert problems(state, False, [], [], [], source) == expected
+    assert problems(state, False, [], [], [], source, stability_exceeded=False) == expected
 
 
 # --- descriptions ------------------------------------------------------------------------------

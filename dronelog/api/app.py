@@ -22,11 +22,13 @@ from dronelog.api.routes import (
     health,
     live,
     registry,
+    specimen_definitions,
     specimens,
 )
 from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
 from dronelog.contract.topics import TopicLayout
+from dronelog.domain.stability import SpecimenLimits
 from dronelog.ingest.triage import TriageRules
 
 
@@ -40,6 +42,8 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.clock = clock or SystemClock()
+    # the turnaround policies and the stability catalogue, as the scheduler reads them
+    app.state.limits = SpecimenLimits.from_files(settings.policy_file, settings.stability_file)
     app.state.rules = TriageRules(
         layout=TopicLayout(settings.topic_prefix),
         max_payload_bytes=settings.max_payload_bytes,
@@ -50,7 +54,8 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.state.metrics, app.state.custody_posts = build_registry(engine, app.state.clock)
     problems.install(app)
     app.add_middleware(BodyLimit)  # outermost: before anything reads a body
-    for module in (health, auth, specimens, exports, custody, alerts, fleet, registry, live,
-                   admin, audit, dashboards):  # last: the web dashboards at /
+    # dashboards last: the web dashboards at /
+    for module in (health, auth, specimens, exports, specimen_definitions, custody, alerts,
+                   fleet, registry, live, admin, audit, dashboards):
         app.include_router(module.router)
     return app

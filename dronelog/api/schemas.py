@@ -58,7 +58,7 @@ class SpecimenSummary(BaseModel):
     deadline: datetime
     received_at: datetime | None = None
     turnaround: str  # on_track, warning, breached, met, missed, rejected
-    problems: list[str] = []  # misrouted, location_unknown, excursion, seal_changed, ...
+    problems: list[str] = []  # misrouted, location_unknown, stability_exceeded, excursion, ...
 
 
 class TemperatureReading(BaseModel):
@@ -85,8 +85,9 @@ class SpecimenDetail(SpecimenSummary):
     description_conflicts: list[str] = []
     seal_packed: str | None = None  # the seal its container was packed with
     seal_found: str | None = None  # the seal found on unloading or receipt
-    allowed_min_c: float | None = None  # the temperature class's band in transport
-    allowed_max_c: float | None = None
+    stability_until: datetime | None = None  # the last moment to reach the lab (its type)
+    allowed_min_c: float | None = None  # the band in transport: its class's, narrowed by
+    allowed_max_c: float | None = None  # the stability of its type
     temperature: list["TemperatureReading"] = []  # payload box, on the flights it rode
     position: Position | None = None
     eta: datetime | None = None

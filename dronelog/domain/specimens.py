@@ -352,12 +352,16 @@ class _Seals:
 
 
 def problems(state: str, excursion: bool, custody_gaps: list[str], anomalies: list[str],
-             description_conflicts: list[str], description_source: str) -> list[str]:
+             description_conflicts: list[str], description_source: str, *,
+             stability_exceeded: bool) -> list[str]:
     """What the bench must see before it receives a specimen, as codes the screens name in
-    the user's language: every open problem, none hidden behind a green 'normal'."""
+    the user's language: every open problem, none hidden behind a green 'normal'. A
+    specimen past its stability (domain/stability.py) is rejected or collected again."""
     found = []
     if state in ("misrouted", "location_unknown"):
         found.append(state)
+    if stability_exceeded:
+        found.append("stability_exceeded")
     if excursion:
         found.append("excursion")
     if any(gap.startswith("seal changed") for gap in custody_gaps):

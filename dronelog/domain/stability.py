@@ -171,6 +171,15 @@ class SpecimenLimits:
     policies: PolicyBook
     catalogue: StabilityCatalogue
 
+    @classmethod
+    def from_files(cls, policy_file: str | None, stability_file: str | None
+                   ) -> "SpecimenLimits":
+        """From the settings' files (DRONELOG_POLICY_FILE, DRONELOG_STABILITY_FILE); the
+        built-in book and catalogue where a file is not given."""
+        return cls(PolicyBook.load(Path(policy_file)) if policy_file else PolicyBook.default(),
+                   StabilityCatalogue.load(Path(stability_file)) if stability_file
+                   else StabilityCatalogue.default())
+
     def for_specimen(self, facts: SpecimenFacts) -> TurnaroundPolicy:
         policy = self.policies.for_specimen(facts)
         stability = self.catalogue.for_specimen(facts)

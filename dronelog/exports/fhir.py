@@ -5,11 +5,16 @@ the only link to the order), a Location per site, a Device per drone, container 
 device, a Practitioner per member of staff, a Transport per leg and a Provenance per
 handover. Resources refer to each other by `urn:uuid:` full URLs made from stable names, so
 exporting the same journey twice gives the same ids; a Provenance's id is its custody event's.
+
+The stability catalogue (domain/stability.py) is exported as a Bundle of SpecimenDefinition,
+one per specimen type.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from dronelog.domain.flights import FlightState
+from dronelog.domain.stability import SpecimenStability
 from dronelog.exports.journey import Handover, Journey, Leg, stable_uuid
 
 SYSTEM = "urn:dronelog:"  # + what the id names: site, specimen, drone... (docs/exports.md)
@@ -241,3 +246,55 @@ class _BundleBuilder:
                        "who": self._actor(handover.actor_kind, handover.actor_id)}],
             "entity": entities,
         }
+
+
+# --- the stability catalogue as SpecimenDefinition ------------------------------------------
+
+UCUM = "http://unitsofmeasure.org"
+HANDLING_CONDITION = "http://terminology.hl7.org/CodeSystem/handling-condition"
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+
+
+def specimen_definitions(entries: Iterable[SpecimenStability]) -> dict:
+    """The stability catalogue as a FHIR R5 Bundle (searchset) of SpecimenDefinition."""
+    resources = [specimen_definition(entry) for entry in entries]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"fullUrl": f"urn:uuid:{stable_uuid('specimen-definition', r['id'])}",
+                       "resource": r, "search": {"mode": "match"}} for r in resources]}
+
+
+def specimen_definition(entry: SpecimenStability) -> dict:
+    """One specimen type: what it is (the specimen kinds and blood products it applies to,
+    its names in English and Chinese), and its handling in transport: the longest time from
+    collection to the lab (maxDuration) and the temperature band (temperatureRange, with
+    the do-not-refrigerate floor; qualifier `room` when it must not be refrigerated)."""
+    codings = ([{"system": SYSTEM + "specimen-kind", "code": kind} for kind in entry.kinds]
+               + [{"system": SYSTEM + "blood-product", "code": product}
+                  for product in entry.blood_products])
+    low, high = entry.floor_c, entry.high_c
+    band = _compact({"low": _celsius(low), "high": _celsius(high)})
+    handling = _compact({
+        "temperatureQualifier": (_coded(HANDLING_CONDITION, "room", "room temperature",
+                                        "do not refrigerate")
+                                 if entry.do_not_refrigerate else None),
+        "temperatureRange": band or None,
+        "maxDuration": {"value": entry.max_transport_min, "unit": "min", "system": UCUM,
+                        "code": "min"},
+        "instruction": entry.note or None})
+    return _compact({
+        "resourceType": "SpecimenDefinition", "id": entry.id,
+        "identifier": _identifier("specimen-definition", entry.id),
+        "title": entry.name,
+        "_title": {"extension": [{"url": TRANSLATION, "extension": [
+            {"url": "lang", "valueCode": "zh"},
+            {"url": "content", "valueString": entry.name_zh}]}]},
+        "status": "active",
+        "typeCollected": _compact({"coding": codings, "text": entry.name}),
+        "typeTested": [{"isDerived": False, "preference": "preferred",
+                        "handling": [handling]}]})
+
+
+def _celsius(value: float | None) -> dict | None:
+    if value is None:
+        return None
+    return {"value": value, "unit": "°C", "system": UCUM, "code": "Cel"}

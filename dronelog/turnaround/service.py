@@ -11,7 +11,6 @@ import signal
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -22,8 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
-from dronelog.domain.policies import PolicyBook
-from dronelog.domain.stability import SpecimenLimits, StabilityCatalogue
+from dronelog.domain.stability import SpecimenLimits
 from dronelog.ingest.mqtt_source import BrokerAddress
 from dronelog.storage import retention
 from dronelog.turnaround import rebuild, report, sweep, tracker
@@ -41,7 +39,7 @@ class TurnaroundJobs:
         self.clock = clock or SystemClock()
         self.publisher = publisher
         self.holder = holder or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.limits = specimen_limits(settings)
+        self.limits = SpecimenLimits.from_files(settings.policy_file, settings.stability_file)
         self.rules = sweep.SweepRules(lost_link_s=settings.lost_link_s,
                                       off_route_corridor_m=settings.off_route_corridor_m,
                                       battery_reserve_pct=settings.battery_reserve_pct,
@@ -124,16 +122,6 @@ class TurnaroundJobs:
         with self.engine.begin() as connection:
             for name in ("turnaround", "report", "retention"):
                 release_lease(connection, name, self.holder)
-
-
-def specimen_limits(settings: Settings) -> SpecimenLimits:
-    """The turnaround policies and the stability catalogue of the settings' files (the
-    built-in ones without)."""
-    policies = (PolicyBook.load(Path(settings.policy_file)) if settings.policy_file
-                else PolicyBook.default())
-    catalogue = (StabilityCatalogue.load(Path(settings.stability_file))
-                 if settings.stability_file else StabilityCatalogue.default())
-    return SpecimenLimits(policies, catalogue)
 
 
 def mqtt_alert_publisher(settings: Settings) -> tuple[AlertPublisher, mqtt.Client]:

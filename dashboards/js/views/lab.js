@@ -264,6 +264,7 @@ class LabView {
     const danger = (text) => warnings.push(h('div', {class: 'notice danger', 'data-problem-notice': ''}, text));
     if (problems.has('misrouted')) danger(t('specimen.misrouted', {site: site(d.site_id), dest: site(d.destination_site_id)}));
     if (problems.has('location_unknown')) danger(t('specimen.location_unknown'));
+    if (problems.has('stability_exceeded')) danger(t('specimen.stability_exceeded', {until: dateTime(d.stability_until)}));
     if (d.custody_gaps?.length) danger(t('specimen.gaps', {steps: d.custody_gaps.join('; ')}));
     if (d.anomalies?.length) danger(t('specimen.anomalies', {items: d.anomalies.join('; ')}));
     if (d.description_conflicts?.length) danger(t('specimen.conflicts', {items: d.description_conflicts.join('; ')}));
@@ -278,6 +279,7 @@ class LabView {
       ['specimen.collected', dateTime(d.collected_at)],
       ['specimen.deadline', [dateTime(d.deadline), ' ', FINAL.has(d.state) ? null : deadline]],
     ];
+    if (d.stability_until) facts.push(['specimen.stability_until', dateTime(d.stability_until)]);
     if (d.seal_packed || d.seal_found) facts.push(['specimen.seal.title', t('specimen.seals', {packed: d.seal_packed || '—', found: d.seal_found || '—'})]);
     if (d.received_at) facts.push(['specimen.received_at', dateTime(d.received_at)]);
     else if (d.state === 'in_transit') facts.push(['specimen.eta', d.eta ? `${shortTime(d.eta)} (${t('in', {d: duration(Math.max(0, secondsUntil(d.eta)))})})` : t('unknown')]);

@@ -18,9 +18,11 @@ from dronelog.api.schemas import (
     SpecimenSummary,
     TemperatureReading,
 )
+from dronelog.domain.facts import SpecimenFacts
 from dronelog.domain.monitoring import flight_eta
 from dronelog.domain.specimens import problems
-from dronelog.domain.temperature import TEMPERATURE_RANGES
+from dronelog.domain.stability import SpecimenLimits, stability_exceeded
+from dronelog.domain.temperature import TemperatureRange
 from dronelog.domain.turnaround import turnaround_status
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import CustodyEvent, Specimen, SpecimenTracking, TelemetryPoint
@@ -48,7 +50,10 @@ def _summary(row, now: datetime) -> dict:
             "problems": problems(row.state, row.excursion, json.loads(row.custody_gaps),
                                  json.loads(row.anomalies),
                                  json.loads(row.description_conflicts),
-                                 row.description_source)}
+                                 row.description_source,
+                                 stability_exceeded=stability_exceeded(
+                                     as_utc(row.stability_until), as_utc(row.received_at),
+                                     now))}
 
 
 @router.get("", response_model=Page[SpecimenSummary], summary="List specimens")
@@ -92,7 +97,7 @@ def get_specimen(barcode: BarcodePath, request: Request, conn: ConnectionDep) ->
         position, eta = _in_flight(conn, row, now)
     elif row.state == "location_unknown":
         position = _last_known(conn, row.flight_id)
-    band = TEMPERATURE_RANGES.get(row.temperature_class)
+    band = _band(request.app.state.limits, row, details)
     flights = sorted({step.flight_id for step in timeline
                       if step.kind == "loaded" and step.flight_id})
     return SpecimenDetail(
@@ -107,9 +112,20 @@ def get_specimen(barcode: BarcodePath, request: Request, conn: ConnectionDep) ->
         description_source=row.description_source,
         description_conflicts=json.loads(row.description_conflicts),
         seal_packed=row.seal_packed, seal_found=row.seal_found,
+        stability_until=as_utc(row.stability_until),
         allowed_min_c=band.low_c if band else None, allowed_max_c=band.high_c if band else None,
         temperature=_temperature(conn, flights),
         position=position, eta=eta, timeline=timeline)
+
+
+def _band(limits: SpecimenLimits, row, details) -> TemperatureRange | None:
+    """The band the engine holds the specimen to: its class's range, narrowed by the
+    stability of its type."""
+    return limits.temperature_range(SpecimenFacts(
+        barcode=row.barcode, kind=row.kind, priority=row.priority,
+        temperature_class=row.temperature_class, origin_site_id=row.origin_site_id,
+        destination_site_id=row.destination_site_id or "",
+        blood_product=details.blood_product if details else None))
 
 
 def _temperature(conn: Connection, flight_ids: list[str]) -> list[TemperatureReading]:
