@@ -15,6 +15,7 @@ from dronelog.api.routes import (
     alerts,
     audit,
     auth,
+    containers,
     custody,
     dashboards,
     exports,
@@ -55,7 +56,7 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     problems.install(app)
     app.add_middleware(BodyLimit)  # outermost: before anything reads a body
     # dashboards last: the web dashboards at /
-    for module in (health, auth, specimens, exports, specimen_definitions, custody, alerts,
-                   fleet, registry, live, admin, audit, dashboards):
+    for module in (health, auth, specimens, exports, specimen_definitions, custody,
+                   containers, alerts, fleet, registry, live, admin, audit, dashboards):
         app.include_router(module.router)
     return app
