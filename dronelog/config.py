@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     retry_max_delay_s: float = Field(30, gt=0, description="cap of the storage retry backoff")
     receipts: bool = Field(True, description="publish a receipt to each sender after each "
                                              "stored batch (docs/contract.md, Receipts)")
+    receipt_hold_s: float = Field(5.0, ge=0, le=60, description="a sender's receipt may wait "
+                                  "this long to tell it about several batches (0: one receipt "
+                                  "per batch, before its acknowledgements)")
     policy_file: str | None = Field(None, description="turnaround policies (TOML); default: "
                                     "the built-in defaults, as in config/turnaround.toml")
     stability_file: str | None = Field(None, description="stability per specimen type (TOML); "

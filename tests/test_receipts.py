@@ -27,7 +27,7 @@ from dronelog.contract.messages import Receipt, ReceiptReasonCode
 from dronelog.contract.schemas import render_schemas
 from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Delivery, RejectReason
-from dronelog.ingest.receipts import build_receipts
+from dronelog.ingest.receipts import OutgoingReceipt, ReceiptHold, build_receipts
 from dronelog.ingest.service import Ingester
 from dronelog.ingest.triage import TriageRules, triage
 from dronelog.storage.writer import TELEMETRY, BatchWriter, WriteResult
@@ -230,8 +230,9 @@ class RecordingSource:
         return len(deliveries)
 
 
-def ingester_over(engine, source: RecordingSource) -> Ingester:
-    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+def ingester_over(engine, source: RecordingSource, hold_s: float = 0) -> Ingester:
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1",
+                        receipt_hold_s=hold_s)
     return Ingester(settings, engine, ManualClock(datetime.now(UTC)), source=source)
 
 
@@ -252,6 +253,44 @@ def test_receipts_go_out_after_the_commit_and_before_the_acknowledgements(engine
     assert [[e["outcome"] for e in r["events"]] for r in source.receipts] == [
         ["stored"] * 3, ["duplicate"]]
     assert (ingester.stats.receipts_published, ingester.stats.receipts_failed) == (2, 0)
+
+
+def test_held_receipts_tell_a_sender_about_several_batches_in_one_message(engine):
+    source = RecordingSource(engine)
+    ingester = ingester_over(engine, source, hold_s=60)
+    first, second = recent_telemetry(2), recent_telemetry(1)
+    assert ingester.process(first)
+    assert ingester.process(second)
+    assert ingester.process(first[:1])  # a redelivery: already told `stored`, that stays
+    assert source.calls == ["ack", "ack", "ack"], "held: the batches do not wait for them"
+    ingester._publish_due_receipts(everything=True)  # as at a stop
+    assert source.calls[-1] == "receipt"
+    [receipt] = source.receipts
+    told = {e["event_id"]: e["outcome"] for e in receipt["events"]}
+    assert told == {json.loads(d.payload)["event_id"]: "stored" for d in first + second}
+    assert len(receipt["events"]) == 3
+    Receipt.model_validate(receipt)
+
+
+def test_a_held_receipt_is_due_when_its_oldest_outcome_is_old_enough_or_it_is_full():
+    def outgoing(topic: str, outcome: str = "stored") -> OutgoingReceipt:
+        return OutgoingReceipt(topic, Receipt(
+            schema_version=1, receipt_id=uuid.uuid4(), issued_at=CLOCK.now(),
+            sender={"kind": "drone", "id": topic.rsplit("/", 1)[1]},
+            events=[{"event_id": str(uuid.uuid4()), "outcome": outcome}]))
+
+    hold = ReceiptHold(hold_s=5, max_events=3)
+    a, b = LAYOUT.drone_receipts("uav-01"), LAYOUT.drone_receipts("uav-02")
+    hold.add([outgoing(a)], now=100.0)
+    hold.add([outgoing(b), outgoing(a)], now=103.0)
+    assert hold.due(104.9, CLOCK.now()) == []
+    [due] = hold.due(105.0, CLOCK.now())  # uav-01's oldest is 5 s old; uav-02's is not
+    assert due.topic == a and len(due.receipt.events) == 2
+    assert hold.waiting() == 1
+    hold.add([outgoing(b), outgoing(b)], now=104.0)
+    [full] = hold.due(104.0, CLOCK.now())  # three events: full before its time
+    assert full.topic == b and len(full.receipt.events) == 3 and hold.waiting() == 0
+    Receipt.model_validate_json(full.payload())
 
 
 def test_no_receipt_and_no_acknowledgement_while_the_database_is_away(engine):

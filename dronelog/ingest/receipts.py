@@ -13,6 +13,14 @@ publishes what this returns after the batch's transaction has committed.
   that names no sender (unknown topic) gets no receipt: nothing to name, nobody to tell.
 - Each event id is listed once per sender: if two copies in one batch fared differently (one
   stored, one refused), the better outcome is told, since that is what the database holds.
+
+`ReceiptHold` lets a sender's receipts wait up to `hold_s` (DRONELOG_RECEIPT_HOLD_S) so that one
+message tells it about several batches: at a telemetry report a second per drone, a batch holds
+one event per drone, and a receipt per batch would double the messages the ingester handles
+(docs/benchmarks.md). A held receipt still only names committed events; what it costs is that
+the batch may be acknowledged before the receipt goes out, so an ingester that dies in between
+loses the receipt: the device's outbox then sends the event again and is told `duplicate`.
+With `hold_s` 0 every receipt goes out with its batch, before the acknowledgements.
 """
 
 from collections.abc import Callable
@@ -99,6 +107,47 @@ def build_receipts(sorted_out: Triage, result: WriteResult, layout: TopicLayout,
                 schema_version=1, receipt_id=new_id(), issued_at=issued_at, sender=who,
                 events=events[start:start + max_events])))
     return receipts
+
+
+class ReceiptHold:
+    """Receipts waiting to go out, merged per topic; a topic's receipt is due when its oldest
+    waiting outcome is `hold_s` old or it names `max_events` events. Times are the caller's
+    monotonic seconds."""
+
+    def __init__(self, hold_s: float, max_events: int = MAX_EVENTS_PER_RECEIPT,
+                 new_id: Callable[[], UUID] = uuid4) -> None:
+        self.hold_s = hold_s
+        self.max_events = max_events
+        self._new_id = new_id
+        self._waiting: dict[str, tuple[float, ReceiptSender, dict[UUID, EventOutcome]]] = {}
+
+    def add(self, receipts: list[OutgoingReceipt], now: float) -> None:
+        for outgoing in receipts:
+            _, _, told = self._waiting.setdefault(
+                outgoing.topic, (now, outgoing.receipt.sender, {}))
+            for outcome in outgoing.receipt.events:
+                held = told.get(outcome.event_id)
+                if held is None or _RANK[outcome.outcome] > _RANK[held.outcome]:
+                    told[outcome.event_id] = outcome
+
+    def due(self, now: float, issued_at: datetime, everything: bool = False
+            ) -> list[OutgoingReceipt]:
+        """The receipts to publish now (all of them with `everything`, as at a stop)."""
+        ready = [topic for topic, (since, _, told) in self._waiting.items()
+                 if everything or now - since >= self.hold_s or len(told) >= self.max_events]
+        receipts = []
+        for topic in ready:
+            _, sender, told = self._waiting.pop(topic)
+            events = list(told.values())
+            for start in range(0, len(events), self.max_events):
+                # Parts of receipts already validated: nothing to check again.
+                receipts.append(OutgoingReceipt(topic, Receipt.model_construct(
+                    schema_version=1, receipt_id=self._new_id(), issued_at=issued_at,
+                    sender=sender, events=events[start:start + self.max_events])))
+        return receipts
+
+    def waiting(self) -> int:
+        return len(self._waiting)
 
 
 def _topic_sender(delivery: Delivery, layout: TopicLayout) -> Sender | None:

@@ -6,10 +6,13 @@ A stop request (SIGTERM) lets the current batch finish, stores and acknowledges 
 been received, and disconnects; what cannot be stored in time is left unacknowledged for the
 broker to redeliver.
 
-Receipts (docs/contract.md) are published after the batch's transaction commits and before
-its acknowledgements: an ingester that dies in between leaves the batch with the broker, which
-redelivers it, and the sender then gets a receipt saying `duplicate`. A receipt that cannot be
-published is logged and counted, never retried, and never holds up the batch.
+Receipts (docs/contract.md) name only events of committed batches. With
+DRONELOG_RECEIPT_HOLD_S 0 they are published after the batch's transaction commits and before
+its acknowledgements; with a hold (the default), a sender's receipt waits up to that long to
+tell it about several batches (receipts.ReceiptHold), and goes out at the first batch or idle
+turn after. An ingester that dies before a receipt went out loses it: the sender's outbox sends
+the event again and is told `duplicate`. A receipt that cannot be published is logged and
+counted, never retried, and never holds up the batch.
 """
 
 import threading
@@ -27,7 +30,7 @@ from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Delivery
 from dronelog.ingest.mqtt_source import BrokerAddress, MqttSource
 from dronelog.ingest.persist import Persister
-from dronelog.ingest.receipts import build_receipts
+from dronelog.ingest.receipts import ReceiptHold, build_receipts
 from dronelog.ingest.triage import Triage, TriageRules, triage
 from dronelog.storage.writer import BatchWriter, WriteResult
 
@@ -73,6 +76,7 @@ class Ingester:
                                    on_retry=self._count_retry)
         self._progress_every_s = progress_every_s
         self.receipts = settings.receipts if receipts is None else receipts
+        self._receipt_hold = ReceiptHold(settings.receipt_hold_s)
 
     def request_stop(self, grace_s: float = 30.0) -> None:
         """Finish up: store and acknowledge what was received, giving up on storage (and
@@ -95,10 +99,14 @@ class Ingester:
                                                self.settings.batch_interval_s)
                 if batch:
                     self.process(batch)
+                elif self.receipts:
+                    self._publish_due_receipts()
                 if time.monotonic() >= next_progress:
                     self._log_progress()
                     next_progress = time.monotonic() + self._progress_every_s
             self._flush()
+            if self.receipts:
+                self._publish_due_receipts(everything=True)
         finally:
             self.source.stop()
             self._log_progress()
@@ -127,10 +135,21 @@ class Ingester:
         return True
 
     def _publish_receipts(self, sorted_out: Triage, result: WriteResult) -> None:
-        """Tell each sender what became of its events; never raises, never waits."""
+        """Tell each sender what became of its events (now, or once held for a while); never
+        raises, never waits."""
         try:
             receipts = build_receipts(sorted_out, result, self.rules.layout, self.clock.now())
+            self._receipt_hold.add(receipts, time.monotonic())
         except Exception as error:  # a receipt must never cost the batch its acknowledgement
+            self.stats.receipts_failed += 1
+            log.error("receipts could not be built", error=repr(error)[:300])
+            return
+        self._publish_due_receipts()
+
+    def _publish_due_receipts(self, everything: bool = False) -> None:
+        try:
+            receipts = self._receipt_hold.due(time.monotonic(), self.clock.now(), everything)
+        except Exception as error:
             self.stats.receipts_failed += 1
             log.error("receipts could not be built", error=repr(error)[:300])
             return
