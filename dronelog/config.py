@@ -81,6 +81,9 @@ class Settings(BaseSettings):
                                        "report per drone and minute")
     telemetry_retention_days: float = Field(365, ge=0, description="after this, drop telemetry "
                                             "(0: keep forever); custody is never dropped")
+    telemetry_seal_delay_s: float = Field(600, ge=60, description="seal a flight's telemetry "
+                                          "this long after it ended: reports received later "
+                                          "are counted as unsealed (docs/tamper-evidence.md)")
     api_host: str = Field("127.0.0.1", description="where `dronelog api` listens")
     api_port: int = Field(8080, ge=1, le=65535)
     trusted_proxies: str = Field(

@@ -1,18 +1,17 @@
-"""Every write through the API is recorded: who, what, when."""
+"""Every write through the API is recorded: who, what, when, as the next link of the audit
+log's hash chain (dronelog/storage/record_chain.py)."""
 
 import json
 from datetime import datetime
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from dronelog.api.accounts import User
-from dronelog.storage.tables import AuditEntry
-
-AUDIT = AuditEntry.__table__
+from dronelog.storage import record_chain
 
 
 def record(connection: Connection, user: User, action: str, subject: str, now: datetime,
            **detail) -> None:
-    connection.execute(insert(AUDIT).values(at=now, user_id=user.id, action=action,
-                                            subject=subject[:128],
-                                            detail=json.dumps(detail, default=str)))
+    record_chain.append(connection, record_chain.AUDIT_LOG, {
+        "at": now, "user_id": user.id, "action": action, "subject": subject[:128],
+        "detail": json.dumps(detail, default=str)})

@@ -4,6 +4,11 @@ Two knobs (settings): after `telemetry_full_days` only the first report of each 
 each minute is kept; after `telemetry_retention_days` nothing is (0 keeps it forever).
 Custody events, flight events and alerts are never touched: they are the record.
 
+Telemetry can be deleted only here: the table's trigger refuses a DELETE unless the
+transaction holds the retention permit (a row only this job writes, removed before it
+commits). What it removes from a sealed flight it records (telemetry_seal.py), so that
+verification tells thinning from tampering.
+
 On PostgreSQL, telemetry is partitioned by month (`partitions.py`): expired months are
 dropped whole, and the job also creates the months ahead. On SQLite, rows are deleted in
 chunks. Thinning goes one day per step and remembers how far it got (`job_state`), so each
@@ -13,14 +18,15 @@ run does a bounded amount of work and a restart carries on.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, func, select, text
+from sqlalchemy import Connection, and_, delete, func, insert, select, text
 
-from dronelog.storage import partitions
+from dronelog.storage import partitions, telemetry_seal
 from dronelog.storage.portable import as_utc, upsert
-from dronelog.storage.tables import JobState, TelemetryPoint
+from dronelog.storage.tables import JobState, RetentionPermit, TelemetryPoint
 
 TEL = TelemetryPoint.__table__
 STATE = JobState.__table__
+PERMIT = RetentionPermit.__table__
 THINNED_UNTIL = "telemetry_thinned_until"
 DELETE_CHUNK = 50_000
 
@@ -36,7 +42,16 @@ class RetentionRun:
 
 def run(connection: Connection, now: datetime, full_days: float, retention_days: float,
         max_days: int = 7) -> RetentionRun:
-    """One pass: partitions ahead, expired telemetry out, up to `max_days` days thinned."""
+    """One pass: partitions ahead, expired telemetry out, up to `max_days` days thinned.
+    Run it in one transaction: the permit to delete telemetry lasts as long as it."""
+    connection.execute(insert(PERMIT).values(holder="retention"))
+    result = _run(connection, now, full_days, retention_days, max_days)
+    connection.execute(delete(PERMIT))
+    return result
+
+
+def _run(connection: Connection, now: datetime, full_days: float, retention_days: float,
+         max_days: int) -> RetentionRun:
     result = RetentionRun()
     partitioned = partitions.is_partitioned(connection)
     if partitioned:
@@ -45,26 +60,30 @@ def run(connection: Connection, now: datetime, full_days: float, retention_days:
     cutoff = now - timedelta(days=retention_days) if retention_days else None
     if cutoff is not None:
         if partitioned:
-            result.partitions_dropped = _drop_months_before(connection, cutoff)
-        result.rows_deleted = _delete_before(connection, cutoff)
+            result.partitions_dropped = _drop_months_before(connection, cutoff, now)
+        result.rows_deleted = _delete_before(connection, cutoff, now)
     thin_before = now - timedelta(days=full_days)
     result.rows_thinned, result.thinned_until = _thin(connection, thin_before, cutoff,
                                                       max_days, now)
     return result
 
 
-def _drop_months_before(connection: Connection, cutoff: datetime) -> list[str]:
+def _drop_months_before(connection: Connection, cutoff: datetime, now: datetime) -> list[str]:
     dropped = []
-    for name, (_, end) in sorted(partitions.monthly_partitions(connection).items()):
+    for name, (start, end) in sorted(partitions.monthly_partitions(connection).items()):
         if end <= cutoff:
+            removal = telemetry_seal.before_removal(
+                connection, and_(TEL.c.event_time >= start, TEL.c.event_time < end))
             connection.execute(text(f"DROP TABLE {name}"))
+            telemetry_seal.after_removal(connection, removal, now, "expired")
             dropped.append(name)
     return dropped
 
 
-def _delete_before(connection: Connection, cutoff: datetime) -> int:
+def _delete_before(connection: Connection, cutoff: datetime, now: datetime) -> int:
     """Rows older than `cutoff` (on PostgreSQL: those left in the default partition or in the
     month that straddles the cutoff)."""
+    removal = telemetry_seal.before_removal(connection, TEL.c.event_time < cutoff)
     deleted = 0
     while True:
         ids = select(TEL.c.id).where(TEL.c.event_time < cutoff).limit(DELETE_CHUNK)
@@ -72,6 +91,7 @@ def _delete_before(connection: Connection, cutoff: datetime) -> int:
                                    ).rowcount
         deleted += count
         if count < DELETE_CHUNK:
+            telemetry_seal.after_removal(connection, removal, now, "expired")
             return deleted
 
 
@@ -93,19 +113,22 @@ def _thin(connection: Connection, before: datetime, cutoff: datetime | None,
         end = start + timedelta(days=1)
         if end > before:
             break
-        thinned += _thin_range(connection, start, end)
+        thinned += _thin_range(connection, start, end, now)
         start = end
     upsert(connection, STATE, [{"name": THINNED_UNTIL, "value": start.isoformat(),
                                 "updated_at": now}], ["name"])
     return thinned, start
 
 
-def _thin_range(connection: Connection, start: datetime, end: datetime) -> int:
+def _thin_range(connection: Connection, start: datetime, end: datetime, now: datetime) -> int:
     minute = (func.date_trunc("minute", TEL.c.event_time)
               if connection.dialect.name == "postgresql"
               else func.strftime("%Y-%m-%d %H:%M", TEL.c.event_time))
     in_range = and_(TEL.c.event_time >= start, TEL.c.event_time < end)
     keep = (select(func.min(TEL.c.id)).where(in_range)
             .group_by(TEL.c.drone_id, minute).scalar_subquery())
-    return connection.execute(delete(TEL).where(and_(in_range, TEL.c.id.not_in(keep)))
-                              ).rowcount
+    removal = telemetry_seal.before_removal(connection, in_range)
+    thinned = connection.execute(delete(TEL).where(and_(in_range, TEL.c.id.not_in(keep)))
+                                 ).rowcount
+    telemetry_seal.after_removal(connection, removal, now, "thinned")
+    return thinned

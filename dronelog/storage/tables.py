@@ -456,7 +456,8 @@ class LoginFailure(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Every write through the API: who, what, when."""
+    """Every write through the API: who, what, when. Append-only by trigger and hash-chained
+    in id order (storage/record_chain.py, migration 0013)."""
 
     __tablename__ = "audit_log"
 
@@ -466,6 +467,38 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     subject: str = Field(max_length=128)
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class RecordSeal(SQLModel, table=True):
+    """A digest sealed into a hash chain (storage/record_chain.py) over records that are not
+    chained row by row: a flight's telemetry when the flight has ended, again after
+    retention thinned it, and the specimen descriptions older than their events'
+    (storage/telemetry_seal.py, storage/specimen_check.py). Append-only by trigger."""
+
+    __tablename__ = "record_seal"
+    __table_args__ = (Index("ix_record_seal_kind_subject", "kind", "subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=64)
+    rows: int
+    digest: str = Field(max_length=64)
+    covered_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    sealed_at: datetime = Field(sa_column=_utc(nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class RetentionPermit(SQLModel, table=True):
+    """Present only inside the retention job's own transaction: the telemetry table's
+    trigger refuses deletes unless this row is there (storage/retention.py)."""
+
+    __tablename__ = "retention_permit"
+
+    holder: str = Field(primary_key=True, max_length=64)
 
 
 class LoginClient(SQLModel, table=True):

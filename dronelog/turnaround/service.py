@@ -23,7 +23,7 @@ from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
 from dronelog.domain.stability import SpecimenLimits
 from dronelog.ingest.mqtt_source import BrokerAddress
-from dronelog.storage import retention
+from dronelog.storage import retention, telemetry_seal
 from dronelog.turnaround import rebuild, report, sweep, tracker
 from dronelog.turnaround.lease import release_lease, take_lease
 from dronelog.turnaround.notify import AlertPublisher
@@ -118,9 +118,21 @@ class TurnaroundJobs:
                  thinned=result.rows_thinned, thinned_until=result.thinned_until)
         return result
 
+    def telemetry_seals(self) -> int | None:
+        """Seal the telemetry of flights that have ended (dronelog/storage/telemetry_seal.py)."""
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            if not take_lease(connection, "seal", self.holder, now, timedelta(minutes=10)):
+                return None
+            sealed = telemetry_seal.seal_ended_flights(
+                connection, now, timedelta(seconds=self.settings.telemetry_seal_delay_s))
+        if sealed:
+            log.info("flight telemetry sealed", flights=sealed)
+        return sealed
+
     def release(self) -> None:
         with self.engine.begin() as connection:
-            for name in ("turnaround", "report", "retention"):
+            for name in ("turnaround", "report", "retention", "seal"):
                 release_lease(connection, name, self.holder)
 
 
@@ -156,6 +168,8 @@ def run_scheduler(engine: Engine, settings: Settings) -> None:
                       coalesce=True, max_instances=1)
     scheduler.add_job(jobs.telemetry_retention, "interval", minutes=30, id="retention",
                       coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
+    scheduler.add_job(jobs.telemetry_seals, "interval", minutes=1, id="seals", coalesce=True,
+                      max_instances=1)
     log.info("scheduler started", holder=jobs.holder, sweep_interval_s=settings.sweep_interval_s)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: scheduler.shutdown(wait=False))
