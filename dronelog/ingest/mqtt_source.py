@@ -16,8 +16,9 @@
 - paho reconnects by itself with exponential backoff (`reconnect_delay_set`).
 - Receipts (docs/contract.md) go out on the same client, QoS 1, from the batch loop's thread
   (paho's publish is thread-safe and only queues the packet). At most `outbox_limit` of them
-  wait for the broker's PUBACK; beyond that `publish` refuses at once rather than grow or
-  wait, and the caller counts the receipt as failed.
+  wait for the broker's PUBACK (100,000: held receipts of a whole fleet, one per drone, can
+  come due together, docs/benchmarks.md); beyond that `publish` refuses at once rather than
+  grow or wait, and the caller counts the receipt as failed.
 - `mqtts://` connects over TLS, verifying the broker's certificate and host name against the
   system's CAs or the `cafile` named in the URL (docs/security.md).
 """
@@ -96,7 +97,7 @@ class MqttSource:
                  subscriptions: list[tuple[str, int]], clock: Callable[[], datetime],
                  receive_maximum: int = 2000, session_expiry_s: int = 7 * 86400,
                  keepalive_s: int = 30, queue_limit: int = 20_000, protocol: str = "5",
-                 outbox_limit: int = 10_000) -> None:
+                 outbox_limit: int = 100_000) -> None:
         self.broker = broker
         self.subscriptions = subscriptions
         self._clock = clock
