@@ -76,6 +76,9 @@ EXAMPLES: dict[AlertKind, dict] = {
                                "new_destination_site_id": "pddermyy", "deadline": DEADLINE},
     AlertKind.MANIFEST_DISCREPANCY: {"container_id": "BOX-7", "finding": "missing",
                                      "at_site_id": LAB},
+    AlertKind.MIXED_TEMPERATURE_CLASSES: {"container_id": "BOX-3",
+                                          "temperature_class": "platelets",
+                                          "temperature_classes": ["platelets", "red_cells"]},
 }
 SPECIMEN = {"barcode": "SP-1", "site_id": LAB, "origin_site_id": TOWN, "flight_id": "F1",
             "drone_id": "uav-02"}

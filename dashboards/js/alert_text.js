@@ -50,6 +50,7 @@ function values(p, zone, siteName, lang) {
     else if (LISTS.includes(name)) out[name] = (Array.isArray(value) ? value : [value]).join(lang === 'zh' ? '；' : '; ');
     else if (name === 'priority') out[name] = label('priority', value);
     else if (name === 'temperature_class') out[name] = label('tclass', value);
+    else if (name === 'temperature_classes') out[name] = (Array.isArray(value) ? value : [value]).map((c) => label('tclass', c)).join(lang === 'zh' ? '、' : ', ');
     else if (WHOLE.includes(name)) out[name] = Number(value).toFixed(0);
     else if (TENTHS.includes(name)) out[name] = Number(value).toFixed(1);
     else out[name] = String(value);

@@ -142,6 +142,7 @@ const zh = {
   'alert.kind.custody_anomaly': '交接记录异常',
   'alert.kind.description_conflict': '标本信息冲突',
   'alert.kind.cargo_diverted': '改航偏离目的地',
+  'alert.kind.mixed_temperature_classes': '混装不同温度要求',
   'alert.subject.specimen': '标本',
   'alert.subject.flight': '航班',
   'alert.subject.drone': '无人机',
@@ -165,6 +166,7 @@ const zh = {
   'alert.text.manifest_discrepancy.missing': '箱 {container_id} 缺少标本 {barcode}：装箱清单上有，{at_site}开箱核对时未找到',
   'alert.text.manifest_discrepancy.extra': '箱 {container_id} 中多出标本 {barcode}：不在装箱清单上',
   'alert.text.manifest_discrepancy.foreign': '标本 {barcode} 出现在箱 {container_id} 中，但它装在箱 {packed_container_id}',
+  'alert.text.mixed_temperature_classes': '箱 {container_id} 混装了不同温度要求的标本（{temperature_classes}）：标本 {barcode}（{temperature_class}）须另箱装运',
 
   'lab.title': '检验科 · {site}',
   'lab.title.all': '标本查询',
@@ -482,6 +484,7 @@ const en = {
   'alert.kind.custody_anomaly': 'Custody anomaly',
   'alert.kind.description_conflict': 'Description conflict',
   'alert.kind.cargo_diverted': 'Diverted away from its destination',
+  'alert.kind.mixed_temperature_classes': 'Mixed temperature classes',
   'alert.subject.specimen': 'Specimen',
   'alert.subject.flight': 'Flight',
   'alert.subject.drone': 'Drone',
@@ -505,6 +508,7 @@ const en = {
   'alert.text.manifest_discrepancy.missing': '{barcode} missing from container {container_id}: on its manifest, not found when {at_site} checked it',
   'alert.text.manifest_discrepancy.extra': '{barcode} found in container {container_id}, not on its manifest',
   'alert.text.manifest_discrepancy.foreign': '{barcode} found in container {container_id}, but it was packed into {packed_container_id}',
+  'alert.text.mixed_temperature_classes': 'Container {container_id} mixes temperature classes ({temperature_classes}): {barcode} ({temperature_class}) must be packed apart',
 
   'lab.title': 'Lab · {site}',
   'lab.title.all': 'Specimen lookup',

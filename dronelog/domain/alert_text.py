@@ -47,6 +47,7 @@ _TEMPERATURE_CLASS = {
 }
 _FINDINGS = ("missing", "extra", "foreign")
 _SEPARATOR = {"zh": "；", "en": "; "}
+_LIST_SEPARATOR = {"zh": "、", "en": ", "}  # between the items of a short list
 
 # One template per kind and language; a kind with variants picks one by its parameters. The
 # dashboards hold the same templates (dashboards/js/i18n.js, `alert.text.*`; a test compares).
@@ -126,6 +127,11 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "标本 {barcode} 出现在箱 {container_id} 中，但它装在箱 {packed_container_id}",
         "en": "{barcode} found in container {container_id}, but it was packed into "
               "{packed_container_id}"},
+    "mixed_temperature_classes": {
+        "zh": "箱 {container_id} 混装了不同温度要求的标本（{temperature_classes}）："
+              "标本 {barcode}（{temperature_class}）须另箱装运",
+        "en": "Container {container_id} mixes temperature classes ({temperature_classes}): "
+              "{barcode} ({temperature_class}) must be packed apart"},
 }
 
 KINDS = frozenset(key for key in _TEMPLATES if "." not in key)
@@ -204,6 +210,9 @@ class _Values(dict):
             return _PRIORITY[self.language].get(value, str(value))
         if name == "temperature_class":
             return _TEMPERATURE_CLASS[self.language].get(value, str(value))
+        if name == "temperature_classes":
+            return _LIST_SEPARATOR[self.language].join(
+                _TEMPERATURE_CLASS[self.language].get(item, str(item)) for item in value)
         if name in ("battery_pct", "off_route_m", "seconds_out_of_range", "minutes_late"):
             return f"{float(value):.0f}"
         if name in ("temp_min_c", "temp_max_c"):

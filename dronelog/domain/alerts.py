@@ -40,6 +40,9 @@ class AlertKind(StrEnum):
     # 装箱清单不符 / Manifest discrepancy: at the receiving lab a tube of the container's
     # manifest is missing, or one is there that is not on it (domain/manifests.py)
     MANIFEST_DISCREPANCY = "manifest_discrepancy"
+    # 混装不同温度要求 / Mixed temperature classes: specimens of different temperature
+    # classes packed into one container (domain/packing.py)
+    MIXED_TEMPERATURE_CLASSES = "mixed_temperature_classes"
 
 
 class Severity(StrEnum):
@@ -70,12 +73,14 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.DESCRIPTION_CONFLICT: Severity.HIGH,
     AlertKind.CARGO_DIVERTED: Severity.HIGH,
     AlertKind.MANIFEST_DISCREPANCY: Severity.HIGH,
+    AlertKind.MIXED_TEMPERATURE_CLASSES: Severity.HIGH,
 }
 
 LATCHED: frozenset[AlertKind] = frozenset({
     AlertKind.BREACH, AlertKind.TEMPERATURE_EXCURSION, AlertKind.CUSTODY_GAP,
     AlertKind.REJECTED_SPECIMEN, AlertKind.CUSTODY_ANOMALY, AlertKind.DESCRIPTION_CONFLICT,
     AlertKind.CARGO_DIVERTED, AlertKind.MANIFEST_DISCREPANCY,
+    AlertKind.MIXED_TEMPERATURE_CLASSES,
 })
 
 # A more pressing turnaround alert replaces a milder one on the same specimen.

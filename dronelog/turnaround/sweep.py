@@ -1,6 +1,7 @@
 """The sweep: which conditions hold now, and the alerts that follow them.
 
-Specimens: turnaround warning, predicted breach (in the air: now + ETA + the landed-to-
+Specimens: mixed temperature classes in one container (from `packed`), turnaround
+warning, predicted breach (in the air: now + ETA + the landed-to-
 received budget passes the deadline), breach, custody gap, rejection, temperature excursion
 (flagged on every specimen of the container that was on the flight). Flights in the air:
 lost link, low battery, off route, decided by dronelog.domain.monitoring; while a drone is
@@ -21,6 +22,7 @@ from dronelog.domain.monitoring import (
     MonitoringRules,
     evaluate_flight,
 )
+from dronelog.domain.packing import PackedSpecimen, mixed_containers
 from dronelog.storage.portable import as_utc
 from dronelog.turnaround import alert_store
 from dronelog.turnaround import repository as repo
@@ -72,7 +74,8 @@ def sweep(connection: Connection, now: datetime, rules: SweepRules = SweepRules(
 
 def evaluate(connection: Connection, now: datetime, rules: SweepRules) -> Evaluation:
     """The conditions that hold now, and those that cannot be told (left as they are)."""
-    result = Evaluation(_specimen_conditions(connection, now, rules))
+    result = Evaluation(_specimen_conditions(connection, now, rules)
+                        + _packing_conditions(connection))
     return result.extend(_flight_evaluation(connection, now, rules))
 
 
@@ -169,6 +172,34 @@ def _custody_rule_conditions(row, facts: dict, where: dict) -> list[Condition]:
             "specimen", row.barcode, AlertKind.DESCRIPTION_CONFLICT,
             f"{row.barcode}: " + "; ".join(conflicts), facts | {"conflicts": conflicts},
             **where))
+    return conditions
+
+
+def _packing_conditions(connection: Connection) -> list[Condition]:
+    """Every specimen in a container that mixes temperature classes, while the specimens
+    are in it (packed or in transit): the domain decides (dronelog.domain.packing)."""
+    rows = connection.execute(select(T).where(and_(
+        T.c.is_open == true(), T.c.state.in_(("packed", "in_transit")),
+        T.c.container_id.is_not(None)))).all()
+    by_barcode = {row.barcode: row for row in rows}
+    conditions = []
+    for mixed in mixed_containers(PackedSpecimen(row.barcode, row.container_id,
+                                                 row.temperature_class) for row in rows):
+        for barcode in mixed.barcodes:
+            row = by_barcode[barcode]
+            conditions.append(Condition(
+                "specimen", barcode, AlertKind.MIXED_TEMPERATURE_CLASSES,
+                f"container {mixed.container_id} mixes temperature classes "
+                f"({', '.join(mixed.temperature_classes)}): {barcode} "
+                f"({row.temperature_class}) must be packed apart",
+                {"priority": row.priority, "kind": row.kind,
+                 "destination_site_id": row.destination_site_id,
+                 "container_id": mixed.container_id,
+                 "temperature_class": row.temperature_class,
+                 "temperature_classes": list(mixed.temperature_classes),
+                 "container_barcodes": list(mixed.barcodes)},
+                site_id=row.destination_site_id or row.origin_site_id, drone_id=row.drone_id,
+                origin_site_id=row.origin_site_id))
     return conditions
 
 
