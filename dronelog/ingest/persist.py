@@ -78,6 +78,7 @@ def _add(total: WriteResult, part: WriteResult) -> None:
     total.dead_lettered += part.dead_lettered
     total.new_ids |= part.new_ids
     total.duplicate_ids |= part.duplicate_ids
+    total.conflicting_ids |= part.conflicting_ids
 
 
 def _short(error: Exception) -> str:

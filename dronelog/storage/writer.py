@@ -2,7 +2,10 @@
 
 Rows are plain dicts inserted through SQLAlchemy Core (no per-message ORM objects) with
 INSERT ... ON CONFLICT DO NOTHING on the event id, so a redelivered event is stored once.
-`RETURNING` tells which rows were new, which makes the duplicate count exact.
+`RETURNING` tells which rows were new, which makes the duplicate count exact. An event whose
+id is already stored for a different event (another sender's, or other content) is no
+repeat: nothing of it is stored, it is dead-lettered (`storage_rejected`) and named in
+`conflicting_ids`, so the HTTP entrance answers 409 and a receipt says refused.
 """
 
 import hashlib
@@ -11,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, Table, case
+from sqlalchemy import Connection, Engine, Table, case, select
 
 from dronelog.clock import Clock, SystemClock
 from dronelog.contract.messages import (
@@ -22,7 +25,7 @@ from dronelog.contract.messages import (
     Telemetry,
 )
 from dronelog.domain.custody_rules import RANK, DescriptionSource, description_source
-from dronelog.ingest.delivery import Accepted, Rejected
+from dronelog.ingest.delivery import Accepted, Rejected, RejectReason
 from dronelog.storage import custody_chain, tables
 from dronelog.storage.change_notice import announce
 from dronelog.storage.portable import as_utc, dialect_insert
@@ -47,6 +50,8 @@ class WriteResult:
     # which events were new and which already stored, by event id (for the receipts)
     new_ids: set[UUID] = field(default_factory=set)
     duplicate_ids: set[UUID] = field(default_factory=set)
+    # ids already stored for a different event: refused and dead-lettered, not repeats
+    conflicting_ids: set[UUID] = field(default_factory=set)
 
 
 class BatchWriter:
@@ -64,6 +69,7 @@ class BatchWriter:
         new_statuses: set = set()
         with self.engine.begin() as connection:
             events = self._event_rows(accepted, self.clock.now())
+            conflicts: set[UUID] = set()
             for table, rows in events.items():
                 if not rows:
                     continue
@@ -78,14 +84,22 @@ class BatchWriter:
                                                           if r["event_id"] in new_ids])
                     elif table is STATUS_EVENT:
                         new_statuses = new_ids
+                repeats = [r for r in rows if r["event_id"] not in new_ids]
+                taken = _conflicting(connection, table, repeats)
+                conflicts |= taken
                 result.stored[table.name] = inserted
-                result.duplicates += len(rows) - inserted
+                result.duplicates += len(repeats) - len(taken)
                 result.new_ids |= new_ids
-                result.duplicate_ids |= {r["event_id"] for r in rows} - new_ids
-            self._write_registries(connection, accepted, new_drones, new_statuses)
-            if rejected:
+                result.duplicate_ids |= {r["event_id"] for r in repeats} - taken
+            result.conflicting_ids = conflicts
+            refused = [_id_taken(item) for item in accepted if item.event.event_id in conflicts]
+            self._write_registries(connection, [item for item in accepted
+                                                if item.event.event_id not in conflicts],
+                                   new_drones, new_statuses)
+            if rejected or refused:
                 result.dead_lettered = len(self._insert_new(
-                    connection, DEAD_LETTER, [_dead_letter_row(r) for r in rejected], "digest"))
+                    connection, DEAD_LETTER, [_dead_letter_row(r) for r in [*rejected, *refused]],
+                    "digest"))
             if result.new_ids:
                 announce(connection)  # the live feeds read once this commits
         self._known_drones |= new_drones
@@ -213,6 +227,40 @@ class BatchWriter:
                    | (DRONE.c.status_received_at <= statement.excluded.status_received_at)),
         )
         connection.execute(statement, rows)
+
+
+_NOT_COMPARED = ("received_at", "stored_at")  # when it arrived is no part of the event
+
+
+def _conflicting(connection: Connection, table: Table, repeats: list[dict[str, Any]]
+                 ) -> set[UUID]:
+    """The event ids among `repeats` stored for a different event: another sender's (a
+    custody event's `recorded_by`, the drone of the others), or other content."""
+    if not repeats:
+        return set()
+    stored = {row.event_id: row._mapping for row in connection.execute(
+        select(table).where(table.c.event_id.in_([r["event_id"] for r in repeats])))}
+    return {row["event_id"] for row in repeats
+            if row["event_id"] in stored and not _same_event(row, stored[row["event_id"]])}
+
+
+def _same_event(row: dict[str, Any], stored: Any) -> bool:
+    for name, value in row.items():
+        if name in _NOT_COMPARED:
+            continue
+        held = stored[name]
+        if isinstance(value, datetime) or isinstance(held, datetime):
+            value, held = as_utc(value), as_utc(held)
+        if value != held:
+            return False
+    return True
+
+
+def _id_taken(item: Accepted) -> Rejected:
+    return Rejected(item.delivery, RejectReason.STORAGE_REJECTED,
+                    f"event id {item.event.event_id} is already stored for a different event: "
+                    "nothing was stored; send this event with an id of its own",
+                    str(item.event.event_id))
 
 
 def _telemetry_row(event: Telemetry, received_at: datetime) -> dict[str, Any]:

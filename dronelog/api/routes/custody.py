@@ -8,7 +8,8 @@ may not record (403 `step_not_allowed`) and a scan naming someone else (422
 recorded by the user (`recorded_by`). A refused scan gets a problem
 response with the reason (the sender is there to read it, so it is not dead-lettered). A scan
 the database itself refuses is dead-lettered by the persister, as on the MQTT path, and also
-answered as refused (`storage_rejected`).
+answered as refused (`storage_rejected`): 409 when its event id is already stored for a
+different event (storage/writer.py), else 422.
 """
 
 import threading
@@ -44,6 +45,9 @@ _SCHEMA = TypeAdapter(CustodyEvent).json_schema()
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": _SCHEMA}}}},
              responses={200: {"description": "already stored (an idempotent repeat)"},
+                        409: {"description": "the event id is already stored for a different "
+                                             "event (another sender's, or other content): "
+                                             "nothing was stored"},
                         422: {"description": "refused, with the reason"},
                         503: {"description": "storage unavailable; retry, it is idempotent"}})
 async def post_custody(request: Request, response: Response,
@@ -99,7 +103,9 @@ def _store(request: Request, response: Response, user: User, body: bytes) -> Cus
     stored = result.stored.get("custody_event", 0) == 1
     if not stored and result.duplicates == 0:  # neither new nor a repeat: the database refused it
         state.custody_posts.labels("refused").inc()
-        raise Problem(422, "Custody scan refused", _storage_reason(state.engine, event.event_id),
+        taken = event.event_id in result.conflicting_ids
+        raise Problem(409 if taken else 422, "Conflict" if taken else "Custody scan refused",
+                      _storage_reason(state.engine, event.event_id),
                       kind=f"urn:dronelog:problem:{RejectReason.STORAGE_REJECTED.value}",
                       reason_code=RejectReason.STORAGE_REJECTED.value)
     if not stored:
