@@ -47,6 +47,12 @@ class Subscription:
         self._mark: live.Mark | None = None  # the feed's position after the newest queued
         self._reset: tuple[bytes, live.Mark] | None = None
         self._ready = asyncio.Event()
+        self.resets = 0
+
+    @property
+    def backlog(self) -> int:
+        """Changes queued, not yet sent."""
+        return len(self._queued)
 
     def offer(self, changes: list[live.Change], mark: live.Mark) -> None:
         """Queue `changes` (already filtered for this stream); overflowing means a reset."""
@@ -63,6 +69,7 @@ class Subscription:
     def reset(self, reason: bytes, mark: live.Mark) -> None:
         """Send a reset next, with the feed's position: what follows comes after it."""
         self._reset, self._mark, self.seen = (reason, mark), None, None
+        self.resets += 1
         self._ready.set()
 
     async def next(self, timeout: float, feed: live.Mark) -> bytes:
@@ -114,6 +121,9 @@ class ChangeFeed:
         subscription = Subscription(wanted, self._limit)
         self._groups.setdefault(wanted, set()).add(subscription)
         return subscription
+
+    def subscriptions(self) -> list[Subscription]:
+        return [s for group in self._groups.values() for s in group]
 
     def unsubscribe(self, subscription: Subscription) -> None:
         group = self._groups.get(subscription.wanted, set())
