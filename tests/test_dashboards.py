@@ -358,7 +358,7 @@ def test_login_language_and_what_each_role_sees(demo, sessions, shots):
     # lab staff: their lab's view and the report; no dispatch view, no acknowledge buttons
     assert page.url.endswith("#/lab")
     nav = page.locator("nav .nav-link").all_inner_texts()
-    assert nav == ["检验科", "周转报告"]
+    assert nav == ["检验科", "装箱发送", "到箱核对", "周转报告"]
     page.goto(demo.base + "/#/dispatch")
     page.wait_for_url("**/#/lab")
     assert page.locator("[data-action=ack], [data-action=resolve]").count() == 0

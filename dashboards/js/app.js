@@ -1,5 +1,6 @@
 // The dashboards' shell: login, the header (navigation, live status, language, time zone),
-// and the router between views (#/dispatch, #/lab[/barcode], #/report[/day]).
+// and the router between views (#/dispatch, #/lab[/barcode], #/packing, #/receiving[/box],
+// #/report[/day], #/manifest/box).
 
 import {ApiError, events as apiEvents, get, login, logout as revokeToken, session} from './api.js';
 import {fill, h, toast} from './dom.js';
@@ -8,12 +9,18 @@ import {initLanguage, label, language, setLanguage, t} from './i18n.js';
 import {LiveStream} from './live.js';
 import * as dispatchView from './views/dispatch.js';
 import * as labView from './views/lab.js';
+import * as manifestView from './views/manifest.js';
+import * as packingView from './views/packing.js';
+import * as receivingView from './views/receiving.js';
 import * as reportView from './views/report.js';
 
 const VIEWS = {
   dispatch: {module: dispatchView, roles: ['dispatcher', 'admin'], nav: 'nav.dispatch'},
   lab: {module: labView, roles: ['lab', 'dispatcher', 'admin'], nav: (role) => (role === 'lab' ? 'nav.lab' : 'nav.lookup')},
+  packing: {module: packingView, roles: ['lab'], nav: 'nav.packing'},
+  receiving: {module: receivingView, roles: ['lab'], nav: 'nav.receiving'},
   report: {module: reportView, roles: ['lab', 'dispatcher', 'admin'], nav: 'nav.report'},
+  manifest: {module: manifestView, roles: ['lab', 'dispatcher', 'admin'], nav: null}, // printed, not navigated to
 };
 const HOME = {dispatcher: 'dispatch', admin: 'dispatch', lab: 'lab'};
 const STREAM_TYPES = {dispatcher: ['telemetry', 'custody', 'alert'], admin: ['telemetry', 'custody', 'alert'], lab: ['custody', 'alert']};
@@ -59,7 +66,7 @@ function renderHeader(active) {
   const user = session.get();
   const header = document.getElementById('app-header');
   header.hidden = false;
-  const links = Object.entries(VIEWS).filter(([, v]) => v.roles.includes(user.role)).map(([name, v]) => {
+  const links = Object.entries(VIEWS).filter(([, v]) => v.nav && v.roles.includes(user.role)).map(([name, v]) => {
     const text = t(typeof v.nav === 'function' ? v.nav(user.role) : v.nav);
     return h('a', {href: `#/${name}`, class: ['nav-link', name === active && 'active'], 'aria-current': name === active ? 'page' : null}, text);
   });
