@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 
+import httpx
 import pytest
 
 from tests.support import LAYOUT, Publisher, scan
@@ -73,6 +74,8 @@ def _describe(page, barcode: str, priority: str, tclass: str) -> None:
 
 def test_describe_pack_load_offline_then_the_lab_reconciles_the_box(
         demo, browser, shots):  # noqa: F811
+    policy = httpx.get(demo.base + "/").headers["permissions-policy"]
+    assert "camera=(self)" in policy and "microphone=()" in policy  # scanning by camera only
     tag = uuid.uuid4().hex[:5].upper()
     first, second, extra = f"CJP{tag}1", f"CJP{tag}2", f"CJP{tag}3"
     box, seal, flight, drone = f"BOX-P{tag}", f"SEAL-P{tag}", f"FP-{tag}", "uav-p1"

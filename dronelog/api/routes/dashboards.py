@@ -78,7 +78,8 @@ def security_headers(folder: Path) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
         "Cross-Origin-Opener-Policy": "same-origin",
-        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        # the camera for the packing station's barcode reading, on this origin only
+        "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=()",
         "Cache-Control": "no-cache",
     }
 
