@@ -146,6 +146,33 @@ def test_a_resumed_stream_gets_the_row_that_was_missing_when_it_left(engine, clo
     api.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: no lag
+def test_what_the_catch_up_sent_is_not_sent_again_by_the_feed(engine, clock):
+    """Rows committed without a notification wait for the feed's next read; a client that
+    resumes meanwhile gets them from its catch-up, and not a second time from the feed."""
+    api = start_api(engine, clock, stream_fallback_s=60)
+    url, dispatcher = str(api.http.base_url), api.as_role(Role.DISPATCHER)
+    keeps_the_feed = Listener(url, dispatcher, types="telemetry")
+    leaving = Listener(url, dispatcher, types="telemetry")
+    first = write_telemetry(engine, clock, "uav-04", 2)
+    assert [d["event_id"] for _, d in leaving.take(2)] == first
+    cursor = leaving.last_id
+    leaving.close()
+    unannounced = [_row(clock, 10 + n) for n in range(3)]
+    with engine.begin() as connection:
+        connection.execute(insert(TelemetryPoint.__table__), unannounced)
+    back = Listener(url, {**dispatcher, "Last-Event-ID": cursor}, types="telemetry")
+    assert [d["event_id"] for _, d in back.take(3)] == [str(r["event_id"]) for r in unannounced]
+    announced = write_telemetry(engine, clock, "uav-04", 1)  # the feed reads all four now
+    assert {d["event_id"] for _, d in keeps_the_feed.take(6)[2:]} == {
+        str(r["event_id"]) for r in unannounced} | set(announced)
+    assert [d["event_id"] for _, d in back.take(1)] == announced
+    assert back.quiet(0.5) == []
+    for listener in (keeps_the_feed, back):
+        listener.close()
+    api.close()
+
+
 def test_a_slow_client_is_bounded_and_then_reset(engine, clock):
     limit = 50
     api = start_api(engine, clock, stream_queue_events=limit)
