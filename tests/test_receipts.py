@@ -23,11 +23,12 @@ from sqlalchemy.exc import OperationalError
 from dronelog.clock import ManualClock
 from dronelog.config import Settings
 from dronelog.contract.examples import EXAMPLES, RECEIPT_EXAMPLE
-from dronelog.contract.messages import Receipt, ReceiptReasonCode
+from dronelog.contract.messages import EventOutcome, Receipt, ReceiptReasonCode
 from dronelog.contract.schemas import render_schemas
 from dronelog.contract.topics import TopicLayout
+from dronelog.domain.custody_rules import Sender, SenderKind
 from dronelog.ingest.delivery import Delivery, RejectReason
-from dronelog.ingest.receipts import OutgoingReceipt, ReceiptHold, build_receipts
+from dronelog.ingest.receipts import ReceiptHold, build_receipts
 from dronelog.ingest.service import Ingester
 from dronelog.ingest.triage import TriageRules, triage
 from dronelog.storage.writer import TELEMETRY, BatchWriter, WriteResult
@@ -273,24 +274,26 @@ def test_held_receipts_tell_a_sender_about_several_batches_in_one_message(engine
 
 
 def test_a_held_receipt_is_due_when_its_oldest_outcome_is_old_enough_or_it_is_full():
-    def outgoing(topic: str, outcome: str = "stored") -> OutgoingReceipt:
-        return OutgoingReceipt(topic, Receipt(
-            schema_version=1, receipt_id=uuid.uuid4(), issued_at=CLOCK.now(),
-            sender={"kind": "drone", "id": topic.rsplit("/", 1)[1]},
-            events=[{"event_id": str(uuid.uuid4()), "outcome": outcome}]))
+    def outcomes(drone: str, count: int = 1) -> dict:
+        return {Sender(SenderKind.DRONE, drone): {
+            event_id: EventOutcome(event_id=event_id, outcome="stored")
+            for event_id in (uuid.uuid4() for _ in range(count))}}
 
-    hold = ReceiptHold(hold_s=5, max_events=3)
-    a, b = LAYOUT.drone_receipts("uav-01"), LAYOUT.drone_receipts("uav-02")
-    hold.add([outgoing(a)], now=100.0)
-    hold.add([outgoing(b), outgoing(a)], now=103.0)
+    hold = ReceiptHold(LAYOUT, hold_s=5, max_events=3)
+    hold.add(outcomes("uav-01"), now=100.0)
+    hold.add(outcomes("uav-02") | outcomes("uav-01"), now=103.0)
     assert hold.due(104.9, CLOCK.now()) == []
     [due] = hold.due(105.0, CLOCK.now())  # uav-01's oldest is 5 s old; uav-02's is not
-    assert due.topic == a and len(due.receipt.events) == 2
+    assert due.topic == LAYOUT.drone_receipts("uav-01") and len(due.receipt.events) == 2
     assert hold.waiting() == 1
-    hold.add([outgoing(b), outgoing(b)], now=104.0)
+    hold.add(outcomes("uav-02", 2), now=104.0)
     [full] = hold.due(104.0, CLOCK.now())  # three events: full before its time
-    assert full.topic == b and len(full.receipt.events) == 3 and hold.waiting() == 0
+    assert full.topic == LAYOUT.drone_receipts("uav-02") and len(full.receipt.events) == 3
+    assert hold.waiting() == 0
     Receipt.model_validate_json(full.payload())
+    hold.add(outcomes("uav-03"), now=200.0)
+    assert [r.topic for r in hold.due(200.0, CLOCK.now(), everything=True)] == [
+        LAYOUT.drone_receipts("uav-03")]
 
 
 def test_no_receipt_and_no_acknowledgement_while_the_database_is_away(engine):

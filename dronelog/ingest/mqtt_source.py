@@ -16,9 +16,12 @@
 - paho reconnects by itself with exponential backoff (`reconnect_delay_set`).
 - Receipts (docs/contract.md) go out on the same client, QoS 1, from the batch loop's thread
   (paho's publish is thread-safe and only queues the packet). At most `outbox_limit` of them
-  wait for the broker's PUBACK (100,000: held receipts of a whole fleet, one per drone, can
-  come due together, docs/benchmarks.md); beyond that `publish` refuses at once rather than
-  grow or wait, and the caller counts the receipt as failed.
+  wait for the broker's PUBACK (50,000: held receipts of a whole fleet, one per drone, can
+  come due together; under paho's 65,535 message ids); beyond that `publish` refuses at once
+  rather than grow or wait, and the caller counts the receipt as failed. They all go out at
+  once (no in-flight window): with a window, paho scans its queue from the start at every
+  PUBACK, which made 62,000 receipts cost the ingester half its throughput
+  (docs/benchmarks.md). The shipped Mosquitto sets no limit on a client's in-flight messages.
 - `mqtts://` connects over TLS, verifying the broker's certificate and host name against the
   system's CAs or the `cafile` named in the URL (docs/security.md).
 """
@@ -97,7 +100,7 @@ class MqttSource:
                  subscriptions: list[tuple[str, int]], clock: Callable[[], datetime],
                  receive_maximum: int = 2000, session_expiry_s: int = 7 * 86400,
                  keepalive_s: int = 30, queue_limit: int = 20_000, protocol: str = "5",
-                 outbox_limit: int = 100_000) -> None:
+                 outbox_limit: int = 50_000) -> None:
         self.broker = broker
         self.subscriptions = subscriptions
         self._clock = clock
@@ -120,7 +123,7 @@ class MqttSource:
                                       manual_ack=True)
         broker.configure(self.client)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.max_inflight_messages_set(min(1000, outbox_limit))
+        self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(outbox_limit)
         self.published_refused = 0  # PUBACKs with a failure reason code (e.g. the ACL's 0x87)
         self.client.on_connect = self._on_connect

@@ -63,36 +63,42 @@ def build_receipts(sorted_out: Triage, result: WriteResult, layout: TopicLayout,
                    max_events: int = MAX_EVENTS_PER_RECEIPT) -> list[OutgoingReceipt]:
     """The receipts for one stored batch: one per sender (more if it has more than
     `max_events` events in the batch), in the order senders first appear."""
-    outcomes: dict[Sender, dict[UUID, EventOutcome]] = {}
+    return receipts_for(sort_outcomes(sorted_out, result, layout), layout, issued_at, new_id,
+                        max_events)
 
-    def tell(sender: Sender | None, outcome: EventOutcome) -> None:
-        if sender is None or sender.account is not None or sender.kind is SenderKind.STAFF:
-            return
-        told = outcomes.setdefault(sender, {})
-        held = told.get(outcome.event_id)
-        if held is None or _RANK[outcome.outcome] > _RANK[held.outcome]:
-            told[outcome.event_id] = outcome
 
+Outcomes = dict[Sender, dict[UUID, EventOutcome]]
+
+
+def sort_outcomes(sorted_out: Triage, result: WriteResult, layout: TopicLayout) -> Outcomes:
+    """What became of each event of a stored batch, per sender, each event id once."""
+    outcomes: Outcomes = {}
     for accepted in sorted_out.accepted:
         event_id = accepted.event.event_id
         if event_id in result.new_ids:
-            outcome = EventOutcome(event_id=event_id, outcome="stored")
+            # Valid by construction: built without validation, once per event at full rate.
+            outcome = EventOutcome.model_construct(event_id=event_id, outcome="stored")
         elif event_id in result.duplicate_ids:
-            outcome = EventOutcome(event_id=event_id, outcome="duplicate")
+            outcome = EventOutcome.model_construct(event_id=event_id, outcome="duplicate")
         else:
             outcome = EventOutcome(event_id=event_id, outcome="refused",
                                    reason_code=RejectReason.STORAGE_REJECTED.value,
                                    reason=_STORAGE_REFUSED)
-        tell(accepted.sender, outcome)
+        _tell(outcomes, accepted.sender, outcome)
     for rejected in sorted_out.rejected:
         event_id = _uuid(rejected.event_id)
         if event_id is None:
             continue
-        tell(_topic_sender(rejected.delivery, layout),
-             EventOutcome(event_id=event_id, outcome="refused",
-                          reason_code=rejected.reason_code.value,
-                          reason=_shortened(rejected.reason)))
+        _tell(outcomes, _topic_sender(rejected.delivery, layout),
+              EventOutcome(event_id=event_id, outcome="refused",
+                           reason_code=rejected.reason_code.value,
+                           reason=_shortened(rejected.reason)))
+    return outcomes
 
+
+def receipts_for(outcomes: Outcomes, layout: TopicLayout, issued_at: datetime,
+                 new_id: Callable[[], UUID] = uuid4,
+                 max_events: int = MAX_EVENTS_PER_RECEIPT) -> list[OutgoingReceipt]:
     receipts = []
     for sender, told in outcomes.items():
         try:
@@ -103,48 +109,62 @@ def build_receipts(sorted_out: Triage, result: WriteResult, layout: TopicLayout,
                  else layout.site_receipts(sender.id))
         events = list(told.values())
         for start in range(0, len(events), max_events):
-            receipts.append(OutgoingReceipt(topic, Receipt(
+            # Its parts are valid already (the sender just checked, the outcomes built from
+            # stored ids and dead letters): built without validating them again.
+            receipts.append(OutgoingReceipt(topic, Receipt.model_construct(
                 schema_version=1, receipt_id=new_id(), issued_at=issued_at, sender=who,
                 events=events[start:start + max_events])))
     return receipts
 
 
+def _tell(outcomes: Outcomes, sender: Sender | None, outcome: EventOutcome) -> None:
+    if sender is None or sender.account is not None or sender.kind is SenderKind.STAFF:
+        return
+    told = outcomes.setdefault(sender, {})
+    held = told.get(outcome.event_id)
+    if held is None or _RANK[outcome.outcome] > _RANK[held.outcome]:
+        told[outcome.event_id] = outcome
+
+
 class ReceiptHold:
-    """Receipts waiting to go out, merged per topic; a topic's receipt is due when its oldest
+    """Outcomes waiting to be told, per sender; a sender's receipt is due when its oldest
     waiting outcome is `hold_s` old or it names `max_events` events. Times are the caller's
     monotonic seconds."""
 
-    def __init__(self, hold_s: float, max_events: int = MAX_EVENTS_PER_RECEIPT,
+    def __init__(self, layout: TopicLayout, hold_s: float,
+                 max_events: int = MAX_EVENTS_PER_RECEIPT,
                  new_id: Callable[[], UUID] = uuid4) -> None:
+        self.layout = layout
         self.hold_s = hold_s
         self.max_events = max_events
         self._new_id = new_id
-        self._waiting: dict[str, tuple[float, ReceiptSender, dict[UUID, EventOutcome]]] = {}
+        # oldest first: a sender enters at its first outcome and leaves when told
+        self._waiting: dict[Sender, tuple[float, dict[UUID, EventOutcome]]] = {}
+        self._full: set[Sender] = set()
 
-    def add(self, receipts: list[OutgoingReceipt], now: float) -> None:
-        for outgoing in receipts:
-            _, _, told = self._waiting.setdefault(
-                outgoing.topic, (now, outgoing.receipt.sender, {}))
-            for outcome in outgoing.receipt.events:
-                held = told.get(outcome.event_id)
+    def add(self, outcomes: Outcomes, now: float) -> None:
+        for sender, told in outcomes.items():
+            _, waiting = self._waiting.setdefault(sender, (now, {}))
+            for event_id, outcome in told.items():
+                held = waiting.get(event_id)
                 if held is None or _RANK[outcome.outcome] > _RANK[held.outcome]:
-                    told[outcome.event_id] = outcome
+                    waiting[event_id] = outcome
+            if len(waiting) >= self.max_events:
+                self._full.add(sender)
 
     def due(self, now: float, issued_at: datetime, everything: bool = False
             ) -> list[OutgoingReceipt]:
         """The receipts to publish now (all of them with `everything`, as at a stop)."""
-        ready = [topic for topic, (since, _, told) in self._waiting.items()
-                 if everything or now - since >= self.hold_s or len(told) >= self.max_events]
-        receipts = []
-        for topic in ready:
-            _, sender, told = self._waiting.pop(topic)
-            events = list(told.values())
-            for start in range(0, len(events), self.max_events):
-                # Parts of receipts already validated: nothing to check again.
-                receipts.append(OutgoingReceipt(topic, Receipt.model_construct(
-                    schema_version=1, receipt_id=self._new_id(), issued_at=issued_at,
-                    sender=sender, events=events[start:start + self.max_events])))
-        return receipts
+        ready: dict[Sender, None] = {}
+        for sender, (since, _) in self._waiting.items():
+            if not everything and now - since < self.hold_s:
+                break
+            ready[sender] = None
+        for sender in self._full:
+            ready.setdefault(sender)
+        self._full.clear()
+        told = {sender: self._waiting.pop(sender)[1] for sender in ready}
+        return receipts_for(told, self.layout, issued_at, self._new_id, self.max_events)
 
     def waiting(self) -> int:
         return len(self._waiting)

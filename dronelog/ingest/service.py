@@ -30,7 +30,7 @@ from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Delivery
 from dronelog.ingest.mqtt_source import BrokerAddress, MqttSource
 from dronelog.ingest.persist import Persister
-from dronelog.ingest.receipts import ReceiptHold, build_receipts
+from dronelog.ingest.receipts import ReceiptHold, sort_outcomes
 from dronelog.ingest.triage import Triage, TriageRules, triage
 from dronelog.storage.writer import BatchWriter, WriteResult
 
@@ -76,7 +76,7 @@ class Ingester:
                                    on_retry=self._count_retry)
         self._progress_every_s = progress_every_s
         self.receipts = settings.receipts if receipts is None else receipts
-        self._receipt_hold = ReceiptHold(settings.receipt_hold_s)
+        self._receipt_hold = ReceiptHold(layout, settings.receipt_hold_s)
 
     def request_stop(self, grace_s: float = 30.0) -> None:
         """Finish up: store and acknowledge what was received, giving up on storage (and
@@ -138,8 +138,8 @@ class Ingester:
         """Tell each sender what became of its events (now, or once held for a while); never
         raises, never waits."""
         try:
-            receipts = build_receipts(sorted_out, result, self.rules.layout, self.clock.now())
-            self._receipt_hold.add(receipts, time.monotonic())
+            outcomes = sort_outcomes(sorted_out, result, self.rules.layout)
+            self._receipt_hold.add(outcomes, time.monotonic())
         except Exception as error:  # a receipt must never cost the batch its acknowledgement
             self.stats.receipts_failed += 1
             log.error("receipts could not be built", error=repr(error)[:300])
