@@ -15,6 +15,12 @@ none of them shares a GIL with another. The broker is a private Mosquitto starte
 time from the first publish to the moment the telemetry row count in the database reaches N
 (for `bare`: the moment the N-th message was counted).
 
+Ingester scenarios run with receipts (docs/contract.md) off and on, one after the other in each
+run (`--receipts both`, the default), so that their cost is measured in the same conditions.
+Nobody subscribes to the receipts here: the broker drops them, so the figure is the ingester's
+own cost (building and publishing one receipt per drone per batch), not the broker's cost of
+delivering them to devices.
+
 `--duration-min` adds a soak: the publisher sends at a fixed rate for that long and the
 ingester process's RSS (VmRSS), the broker's RSS and the lag (broker-acknowledged publishes
 minus stored rows) are sampled every `--sample-s` seconds.
@@ -54,6 +60,7 @@ SCENARIOS = ("bare", "ingester-sqlite", "ingester-pg", "naive-sqlite", "naive-pg
 SHARED = ("ingester-sqlite-x2", "ingester-pg-x2")
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PREFIX = "dronelog/v1"
+RECEIPT_MODES = {"both": (False, True), "on": (True,), "off": (False,)}
 MAX_UNACKED = 20_000  # publisher: stay well below paho's 65535 message ids
 
 
@@ -413,9 +420,10 @@ def ingester_main(settings_kwargs: dict, ready, stop, status, results) -> None:
         "received": stats.received, "acked": stats.acked, "batches": stats.batches,
         "stored": dict(stats.stored), "duplicates": stats.duplicates,
         "dead_lettered": dict(stats.dead_lettered), "storage_retries": stats.storage_retries,
+        "receipts_published": stats.receipts_published, "receipts_failed": stats.receipts_failed,
         "effective_settings": {name: getattr(settings, name) for name in (
             "batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous",
-            "mqtt_protocol")},
+            "mqtt_protocol", "receipts")},
     }))
 
 
@@ -557,9 +565,9 @@ class Bench:
             self.broker.stop()
             self.broker = None
 
-    def settings_kwargs(self, database_url: str, client_id: str) -> dict:
+    def settings_kwargs(self, database_url: str, client_id: str, receipts: bool = True) -> dict:
         kwargs = {"database_url": database_url, "mqtt_url": self.broker.url,
-                  "mqtt_client_id": client_id, "mqtt_protocol": "5"}
+                  "mqtt_client_id": client_id, "mqtt_protocol": "5", "receipts": receipts}
         for name in ("batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous"):
             value = getattr(self.args, name)
             if value is not None:
@@ -567,7 +575,7 @@ class Bench:
         return kwargs
 
     def _start_consumer(self, scenario: str, expected: int, db: Database | None,
-                        shared_group: str | None = None):
+                        shared_group: str | None = None, receipts: bool = True):
         ctx = self.ctx
         ready, stop = ctx.Event(), ctx.Event()
         results = ctx.Queue()
@@ -580,7 +588,7 @@ class Bench:
         elif scenario.startswith("ingester"):
             info["client_id"] = f"bench-ingester-{uuid.uuid4().hex[:8]}"
             info["status"] = ctx.Array("q", 5, lock=False)
-            kwargs = self.settings_kwargs(db.url, info["client_id"])
+            kwargs = self.settings_kwargs(db.url, info["client_id"], receipts)
             if shared_group:
                 kwargs["shared_group"] = shared_group
             info["settings"] = {k: v for k, v in kwargs.items() if k != "database_url"}
@@ -627,7 +635,8 @@ class Bench:
             process.terminate()
             process.join(10)
 
-    def run_scenario(self, scenario: str, payloads, run: int) -> dict:
+    def run_scenario(self, scenario: str, payloads, run: int, receipts: bool | None = None
+                     ) -> dict:
         n = len(payloads)
         db = None
         if scenario != "bare":
@@ -637,12 +646,14 @@ class Bench:
         extra_consumers = []
         try:
             shared = "bench" if scenario in SHARED else None
-            consumer = self._start_consumer(scenario, n, db, shared)
+            consumer = self._start_consumer(scenario, n, db, shared, bool(receipts))
             if shared:
-                extra_consumers.append(self._start_consumer(scenario, n, db, shared))
+                extra_consumers.append(self._start_consumer(scenario, n, db, shared,
+                                                            bool(receipts)))
             publisher = self._start_publisher(payloads, None)
-            say(f"{scenario} (run {run}): consumer pid {consumer['process'].pid} subscribed, "
-                f"publisher pid {publisher['process'].pid} ready; publishing {n} messages")
+            say(f"{scenario}{_receipts_label(receipts)} (run {run}): consumer pid "
+                f"{consumer['process'].pid} subscribed, publisher pid "
+                f"{publisher['process'].pid} ready; publishing {n} messages")
             timeout = self.args.timeout_s
             publisher["go"].set()
             t_go = time.monotonic()
@@ -710,6 +721,7 @@ class Bench:
         t_first = pub.get("t_first", t_go)
         result = {
             "scenario": scenario, "run": run, "database": db.kind if db else None,
+            "receipts": receipts,
             "messages": n, "finished": done_at is not None,
             "seconds": round(done_at - t_first, 3) if done_at else None,
             "msg_per_s": round(n / (done_at - t_first), 1) if done_at else None,
@@ -844,6 +856,26 @@ def environment(pg_url: str) -> dict:
     return env
 
 
+def _receipts_label(receipts: bool | None) -> str:
+    return "" if receipts is None else f" (receipts {'on' if receipts else 'off'})"
+
+
+def receipts_cost(results: list[dict]) -> list[str]:
+    """Per ingester scenario: median msg/s with receipts on and off, and their ratio."""
+    lines = []
+    for scenario in dict.fromkeys(r["scenario"] for r in results if r["receipts"] is not None):
+        rates = {mode: [r["msg_per_s"] for r in results if r["scenario"] == scenario
+                        and r["receipts"] is mode and r["msg_per_s"]] for mode in (False, True)}
+        if rates[False] and rates[True]:
+            off, on = statistics.median(rates[False]), statistics.median(rates[True])
+            lines.append(f"| {scenario} | {len(rates[False])} | {off:.1f} | {on:.1f} "
+                         f"| {100 * on / off:.1f} % |")
+    if lines:
+        lines = ["", "| scenario | runs | msg/s receipts off (median) | msg/s receipts on "
+                 "(median) | on / off |", "|---|---|---|---|---|", *lines]
+    return lines
+
+
 def markdown(results: list[dict], soak: dict | None) -> str:
     lines = []
     if results:
@@ -858,10 +890,12 @@ def markdown(results: list[dict], soak: dict | None) -> str:
             acked = r["consumer"].get("acked", "auto") if r["consumer"] else "?"
             seconds = r["seconds"] if r["finished"] else f"not finished ({r['stored_at_end']})"
             lines.append(
-                f"| {r['scenario']} | {r['database'] or '-'} | {r['run']} | {r['messages']} "
+                f"| {r['scenario']}{_receipts_label(r['receipts'])} | {r['database'] or '-'} "
+                f"| {r['run']} | {r['messages']} "
                 f"| {seconds} | {r['msg_per_s'] or '-'} | {share} | {r['publish_msg_per_s']} "
                 f"| {r['stored_at_end']} | {acked} | "
                 f"{'-' if r['redelivered_after_stop'] is None else r['redelivered_after_stop']} |")
+        lines += receipts_cost(results)
     if soak:
         lines += ["", f"Soak: {soak['database']}, target {soak['target_rate']} msg/s for "
                   f"{soak['duration_s'] / 60:g} min; achieved publish rate "
@@ -899,6 +933,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {', '.join(SCENARIOS + SHARED)}")
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario")
+    parser.add_argument("--receipts", choices=("both", "on", "off"), default="both",
+                        help="ingester scenarios: receipts off then on in each run, or one")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
                         help="PostgreSQL admin URL; bench_* databases are created and dropped "
                              "on this server")
@@ -969,7 +1005,11 @@ def main(argv: list[str] | None = None) -> int:
             for run in range(1, args.repeat + 1):
                 for scenario in args.scenarios:
                     stream = naive_payloads if scenario.startswith("naive") else payloads
-                    results.append(bench.run_scenario(scenario, stream, run))
+                    if not scenario.startswith("ingester"):
+                        results.append(bench.run_scenario(scenario, stream, run))
+                        continue
+                    for receipts in RECEIPT_MODES[args.receipts]:
+                        results.append(bench.run_scenario(scenario, stream, run, receipts))
         if args.duration_min:
             soak = bench.run_soak()
     finally:
