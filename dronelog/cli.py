@@ -518,8 +518,21 @@ def alerts_ack(settings: Settings, alert_id: int, by: str) -> None:
 @click.pass_obj
 def alerts_resolve(settings: Settings, alert_id: int, by: str, note: str) -> None:
     """Resolve an alert by hand, with a note."""
+    from dronelog.api.schemas import FreeText
+
+    _check_text("--note", note, FreeText)
     _change_alert(settings, lambda c, store, now: store.resolve(c, alert_id, by, note, now))
     click.echo(f"alert {alert_id} resolved by {by}")
+
+
+def _check_text(option: str, value: str, rule) -> None:
+    """The API's rule for free text (`FreeText`) or names (`Label`), for the same fields here."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter(rule).validate_python(value)
+    except ValidationError as error:
+        raise click.BadParameter(error.errors()[0]["msg"], param_hint=option) from error
 
 
 def _change_alert(settings: Settings, change) -> None:
@@ -655,6 +668,10 @@ def users_add(settings: Settings, user_id: str, role: str, site_id: str | None,
     """Add a user."""
     from dronelog.api.accounts import AccountError, Role, add_user, check_password
 
+    if display_name is not None:
+        from dronelog.api.schemas import Label
+
+        _check_text("--name", display_name, Label)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
         if password is not None:

@@ -1,9 +1,22 @@
-"""What the API returns: explicit response models, never table rows."""
+"""What the API returns: explicit response models, never table rows; and the text it takes.
+
+Every free-text field the API stores follows one rule, the contract's (`FreeText`: at most
+500 characters, no control characters but tab and line breaks, no bidirectional
+overrides), so a note is refused the same way on SQLite and PostgreSQL, before either sees
+it. Names (`Label`) follow it on one line, up to 200 characters.
+"""
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from dronelog.contract.messages import TEXT_FORBIDDEN, FreeText
+
+Label = Annotated[str, Field(min_length=1, max_length=200,
+                             pattern=rf"^[^{TEXT_FORBIDDEN}\t\n\r]*$",
+                             description="a name on one line; no control characters and no "
+                                         "bidirectional overrides")]
 
 
 class TokenResponse(BaseModel):
@@ -125,7 +138,7 @@ class AlertPublic(BaseModel):
 
 
 class ResolveRequest(BaseModel):
-    note: str
+    note: FreeText
 
 
 T = TypeVar("T")

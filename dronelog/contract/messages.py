@@ -40,10 +40,11 @@ Barcode = Annotated[
 # Free text may hold tabs and line breaks, but no other control character (C0, DEL and C1,
 # such as NEL or the CSI of terminal escape sequences) and none of Unicode's bidirectional
 # embedding, override and isolate controls, which can make a note display as something else.
+# The API holds every free-text field it stores to the same rule (dronelog/api/schemas.py).
+TEXT_FORBIDDEN = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 FreeText = Annotated[
     str,
-    Field(min_length=1, max_length=500,
-          pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$",
+    Field(min_length=1, max_length=500, pattern=rf"^[^{TEXT_FORBIDDEN}]*$",
           description="free text; no control characters (tab and line breaks allowed) and no "
                       "bidirectional overrides"),
 ]

@@ -26,7 +26,7 @@ from dronelog.api.accounts import (
 )
 from dronelog.api.deps import ConnectionDep, require
 from dronelog.api.problems import Problem
-from dronelog.api.schemas import SitePublic
+from dronelog.api.schemas import Label, SitePublic
 from dronelog.storage.portable import as_utc, insert_new, upsert
 from dronelog.storage.tables import Drone, Site
 
@@ -49,7 +49,7 @@ class UserCreate(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     role: Role
     site_id: str | None = Field(None, max_length=64)
-    display_name: str | None = Field(None, min_length=1, max_length=200)
+    display_name: Label | None = None
     password: str | None = Field(None, description="none for devices: they use issued "
                                  "tokens; the password policy: docs/security.md")
 
@@ -57,7 +57,7 @@ class UserCreate(BaseModel):
 class UserChange(BaseModel):
     role: Role | None = None
     site_id: str | None = Field(None, max_length=64)
-    display_name: str | None = Field(None, min_length=1, max_length=200)
+    display_name: Label | None = None
     active: bool | None = None
     password: str | None = None
 
@@ -74,8 +74,8 @@ class IssuedToken(BaseModel):
 
 
 class SiteWrite(BaseModel):
-    name_zh: str = Field(min_length=1, max_length=200)
-    name_en: str = Field(min_length=1, max_length=200)
+    name_zh: Label
+    name_en: Label
     kind: Literal["lab_hospital", "district_hospital", "health_centre", "blood_bank"]
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -94,8 +94,8 @@ class SiteWrite(BaseModel):
 
 
 class DroneWrite(BaseModel):
-    display_name: str | None = Field(None, min_length=1, max_length=200)
-    model: str | None = Field(None, min_length=1, max_length=100)
+    display_name: Label | None = None
+    model: Label | None = Field(None, max_length=100)
     home_site_id: str | None = Field(None, max_length=64)
     retired: bool = Field(False, description="out of service: left out of the fleet view")
 

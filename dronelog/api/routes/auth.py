@@ -31,6 +31,7 @@ from dronelog.api.deps import ConnectionDep, UserDep, bearer_token, require
 from dronelog.api.login_limit import LoginLimits
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import Me, TokenResponse
+from dronelog.contract.messages import TEXT_FORBIDDEN
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 LOGIN_CHECKS = 4  # password checks at once per API process (each: ~64 MiB, one core)
@@ -43,7 +44,8 @@ LoginIdPath = Annotated[str, Path(min_length=1, max_length=64)]
              responses={429: {"description": "too many refused logins: wait Retry-After"},
                         503: {"description": "too many logins at once: retry after "
                                              "Retry-After"}})
-async def token(request: Request, username: Annotated[str, Form()],
+async def token(request: Request, username: Annotated[str, Form(
+                    min_length=1, max_length=200, pattern=rf"^[^{TEXT_FORBIDDEN}\t\n\r]*$")],
                 password: Annotated[str, Form()]) -> TokenResponse:
     state = request.app.state
     gate = _login_gate(state)
