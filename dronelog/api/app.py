@@ -18,6 +18,7 @@ from dronelog.api.routes import (
     containers,
     custody,
     dashboards,
+    docs,
     exports,
     fleet,
     health,
@@ -36,6 +37,7 @@ from dronelog.ingest.triage import TriageRules
 def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -> FastAPI:
     app = FastAPI(
         title="dronelog API", version=__version__,
+        docs_url=None, redoc_url=None,  # served from packaged assets instead (routes/docs.py)
         description="Chain of custody and flight telemetry for drone transport of lab "
                     "specimens and blood. Every endpoint but /healthz and /readyz needs a "
                     "bearer token (POST /api/v1/auth/token, or `dronelog users token`).")
@@ -57,6 +59,6 @@ def create_app(settings: Settings, engine: Engine, clock: Clock | None = None) -
     app.add_middleware(BodyLimit)  # outermost: before anything reads a body
     # dashboards last: the web dashboards at /
     for module in (health, auth, specimens, exports, specimen_definitions, custody,
-                   containers, alerts, fleet, registry, live, admin, audit, dashboards):
+                   containers, alerts, fleet, registry, live, admin, audit, docs, dashboards):
         app.include_router(module.router)
     return app
