@@ -28,6 +28,7 @@ from dronelog.contract.schemas import render_schemas
 from dronelog.contract.topics import TopicLayout
 from dronelog.domain.custody_rules import Sender, SenderKind
 from dronelog.ingest.delivery import Delivery, RejectReason
+from dronelog.ingest.mqtt_source import BrokerAddress
 from dronelog.ingest.receipts import ReceiptHold, build_receipts
 from dronelog.ingest.service import Ingester
 from dronelog.ingest.triage import TriageRules, triage
@@ -271,6 +272,42 @@ def test_held_receipts_tell_a_sender_about_several_batches_in_one_message(engine
     assert told == {json.loads(d.payload)["event_id"]: "stored" for d in first + second}
     assert len(receipt["events"]) == 3
     Receipt.model_validate(receipt)
+
+
+class OneBatchSource(RecordingSource):
+    """A source that hands out one batch, then nothing, and asks the ingester to stop."""
+
+    broker = BrokerAddress(host="127.0.0.1", port=1)
+    connected = True
+
+    def __init__(self, engine, batch: list[Delivery]) -> None:
+        super().__init__(engine)
+        self.batch, self.ingester = batch, None
+
+    def start(self) -> None:
+        pass
+
+    def next_batch(self, _max_size: int, _max_wait_s: float) -> list[Delivery]:
+        batch, self.batch = self.batch, []
+        if not batch:
+            self.ingester.request_stop()
+        return batch
+
+    def drain(self) -> list[Delivery]:
+        return []
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+def test_held_receipts_go_out_when_the_ingester_stops(engine):
+    batch = recent_telemetry(2)
+    source = OneBatchSource(engine, batch)
+    source.ingester = ingester_over(engine, source, hold_s=60)
+    source.ingester.run()
+    assert source.calls == ["ack", "receipt", "stop"]
+    assert {e["event_id"] for e in source.receipts[0]["events"]} == {
+        json.loads(d.payload)["event_id"] for d in batch}
 
 
 def test_a_held_receipt_is_due_when_its_oldest_outcome_is_old_enough_or_it_is_full():
