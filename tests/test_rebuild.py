@@ -62,9 +62,13 @@ def test_a_chunked_rebuild_derives_what_one_refresh_derives(net):
         assert rebuild.needed(connection)
 
     chunks = []
+
+    def record(run: rebuild.RebuildRun) -> None:
+        chunks.append((run.flights, run.specimens))
+        assert len(chunks) <= 8, chunks  # a cursor that stands still would never finish
+
     run = rebuild.rebuild(net.engine, net.jobs.limits, net.clock, _renew("scheduler-a"),
-                          specimen_chunk=4, flight_chunk=1,
-                          on_chunk=lambda r: chunks.append((r.flights, r.specimens)))
+                          specimen_chunk=4, flight_chunk=1, on_chunk=record)
     assert run.finished and run.specimens == len(barcodes) and run.flights == 2
     # flights one at a time, then specimens four at a time; the chunk that finds nothing
     # left moves on (flights to specimens) or finishes
