@@ -36,6 +36,7 @@ from dronelog.contract.messages import (
 from dronelog.contract.topics import TopicLayout
 from dronelog.domain.facts import SpecimenFacts
 from dronelog.domain.policies import PolicyBook
+from dronelog.domain.stability import SpecimenLimits, StabilityCatalogue
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
 from simulators.faults import EXPECTED_REASON, FaultRates, malform
 from simulators.flight_model import FlightProfile, payload_temperature
@@ -114,7 +115,8 @@ def run_tag(start: datetime, seed: int) -> str:
 class NetworkSimulator:
     def __init__(self, scenario: Scenario, start: datetime, duration: timedelta, seed: int,
                  faults: FaultRates | None = None, telemetry_hz: float = 1.0,
-                 layout: TopicLayout | None = None, policies: PolicyBook | None = None) -> None:
+                 layout: TopicLayout | None = None, limits: SpecimenLimits | None = None
+                 ) -> None:
         if telemetry_hz <= 0:
             raise ValueError("telemetry_hz must be positive")
         self.scenario = scenario
@@ -124,7 +126,8 @@ class NetworkSimulator:
         self.faults = faults or FaultRates()
         self.period_s = 1.0 / telemetry_hz
         self.layout = layout or TopicLayout()
-        self.policies = policies or PolicyBook.default()
+        # the engine's limits: turnaround policies and stability, the stricter winning
+        self.limits = limits or SpecimenLimits(PolicyBook.default(), StabilityCatalogue.default())
         self.ops = scenario.operations
         self.emissions: list[Emission] = []
         self.outcomes: list[dict] = []
@@ -506,12 +509,13 @@ class NetworkSimulator:
     def _record_specimens(self) -> None:
         for story in self.specimens:
             demand = story.demand
-            policy = self.policies.for_specimen(SpecimenFacts(
-                story.barcode, demand.kind, demand.priority, demand.temperature_class,
-                demand.site, demand.destination, demand.blood_product))
+            facts = SpecimenFacts(story.barcode, demand.kind, demand.priority,
+                                  demand.temperature_class, demand.site, demand.destination,
+                                  demand.blood_product)
+            policy = self.limits.for_specimen(facts)
             target = policy.target_min
             deadline = policy.deadline(story.collected_at)
-            band = TEMPERATURE_RANGES[story.demand.temperature_class]
+            band = self.limits.temperature_range(facts)
             outside = _time_outside(story.temps, band.low_c, band.high_c)
             temps = [t for _, t in story.temps]
             self.outcomes.append({
