@@ -753,7 +753,8 @@ def _demo_logins(settings: Settings) -> list[str]:
 
 
 DEMO_FAULTS = ("lost_link=0.05,temperature_excursion=0.05,delayed_receipt=0.05,"
-               "seal_changed=0.03,duplicate=0.01,out_of_order=0.01,malformed=0.005")
+               "seal_changed=0.03,tube_left_behind=0.03,duplicate=0.01,out_of_order=0.01,"
+               "malformed=0.005")
 
 
 def _run_ingester(settings: Settings, exit_when_done: bool = True) -> None:

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FAULT_KINDS = ("lost_link", "low_battery", "diversion", "temperature_excursion",
-               "delayed_pickup", "delayed_receipt", "seal_changed", "duplicate",
+               "delayed_pickup", "delayed_receipt", "seal_changed", "tube_left_behind", "duplicate",
                "out_of_order", "malformed", "clock_skew")
 
 
@@ -28,6 +28,8 @@ class FaultRates(BaseModel):
     delayed_receipt: float = Field(0.0, ge=0, le=1, description="per specimen")
     seal_changed: float = Field(0.0, ge=0, le=1, description="per flight: another seal at "
                                 "unloading")
+    tube_left_behind: float = Field(0.0, ge=0, le=1, description="per specimen packed with "
+                                    "others: on the box's manifest, left at the clinic")
     duplicate: float = Field(0.0, ge=0, le=1, description="per message: sent twice")
     out_of_order: float = Field(0.0, ge=0, le=1, description="per message: sent late")
     malformed: float = Field(0.0, ge=0, le=1, description="per message: a broken extra "

@@ -266,6 +266,7 @@ class NetworkSimulator:
                     story.container_id, story.seal_id = container, seal
                     self._custody(Packed, story, packed_at, origin, "staff", story.collector,
                                   container_id=container, seal_id=seal)
+                cargo = self._leave_behind(cargo, fresh, packed_at, container)
             for story in cargo:
                 story.state = "flying"
                 story.flights.append(flight_id)
@@ -288,6 +289,19 @@ class NetworkSimulator:
             self._unload(drone, flight_id, landed_site, landed_at, cargo)
         if landed_site != drone.model.home:
             self._schedule(drone.available_at, landed_site)  # cargo from here, or home
+
+    def _leave_behind(self, cargo: list[SpecimenStory], fresh: list[SpecimenStory],
+                      packed_at: datetime, container: str) -> list[SpecimenStory]:
+        """The cargo that flies: now and then a tube packed with others stays at the clinic
+        (the tube_left_behind fault), on the box's manifest but never loaded, so the lab's
+        check of the box finds it missing. At least one tube of the box flies."""
+        if not self.faults.tube_left_behind or len(fresh) < 2:
+            return cargo
+        left = [s for s in fresh[1:] if self.rng.random() < self.faults.tube_left_behind]
+        for story in left:
+            story.state = "left_behind"
+            self._fault("tube_left_behind", packed_at, story.barcode, container_id=container)
+        return [s for s in cargo if s not in left]
 
     def _airborne(self, drone: DroneState, flight_id: str, takeoff: datetime, origin: str,
                   destination: str, cargo: list[SpecimenStory]) -> tuple[str, datetime]:

@@ -151,6 +151,23 @@ def test_every_fault_kind_appears_in_the_ground_truth_when_switched_on(pingdu):
     assert seen == set(FAULT_KINDS)
 
 
+def test_a_tube_left_behind_is_on_its_boxs_manifest_but_never_flies(pingdu):
+    run = simulate(pingdu, hours=24, faults="tube_left_behind=0.5")
+    left = {o["subject"]: o["container_id"] for o in run.outcomes
+            if o["type"] == "fault" and o["fault"] == "tube_left_behind"}
+    steps: dict[str, list[tuple[str, str | None]]] = {}
+    for emission in run.emissions:
+        if emission.kind.startswith("custody."):
+            payload = json.loads(emission.payload)
+            steps.setdefault(payload["barcode"], []).append(
+                (payload["kind"], payload.get("container_id")))
+    assert left
+    for barcode, container in left.items():
+        assert steps[barcode] == [("collected", None), ("packed", container)]
+        flown = [b for b, kinds in steps.items() if ("loaded", container) in kinds]
+        assert flown  # the rest of its box flew without it
+
+
 def test_faults_switched_off_leave_no_trace(pingdu):
     run = simulate(pingdu, hours=12)
     assert not [o for o in run.outcomes if o["type"] == "fault"]
