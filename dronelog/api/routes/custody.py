@@ -41,7 +41,8 @@ _SCHEMA = TypeAdapter(CustodyEvent).json_schema()
 
 
 @router.post("", response_model=CustodyAccepted, status_code=201,
-             summary="Record a custody scan (devices; site staff: collection, packing, loading, receipt, rejection)",
+             summary="Record a custody scan (devices; site staff: collection, packing, "
+                     "loading, receipt, rejection)",
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": _SCHEMA}}}},
              responses={200: {"description": "already stored (an idempotent repeat)"},
