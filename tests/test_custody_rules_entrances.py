@@ -144,7 +144,7 @@ def test_spoofed_actors_and_steps_beyond_a_role_are_refused_with_a_reason(api, p
         refused = post(api, people["foreign"], payload(api, "custody.received", barcode, 1,
                                                        site_id=OTHER, actor=actor), 422)
         assert refused["reason_code"] == "actor_mismatch"
-    refused = post(api, people["lab"], payload(api, "custody.packed", barcode, 1,
+    refused = post(api, people["lab"], payload(api, "custody.unloaded", barcode, 1,
                                                 site_id=LAB, actor=me("lab-1")), 403)
     assert refused["reason_code"] == "step_not_allowed"
     refused = post(api, people["scanner"], payload(api, "custody.unloaded", barcode, 1,
