@@ -13,6 +13,7 @@ from sqlalchemy import text
 from dronelog.api.accounts import Role, add_user, issue_token
 from dronelog.config import Settings
 from dronelog.contract.messages import FlightPlanned
+from dronelog.exports.manifest_pdf import cjk_font
 from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround.service import TurnaroundJobs
@@ -101,6 +102,8 @@ def test_the_manifest_as_json_hl7_and_pdf(api, packed):
     pdf = api.http.get(f"/api/v1/containers/{BOX}/manifest.pdf", headers=lab)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-") and pdf.content.rstrip().endswith(b"%%EOF")
+    # Chinese where the machine has a CJK font (Debian's fonts-noto-cjk), embedded as a subset
+    assert (b"NotoSansCJK" in pdf.content) == (cjk_font() is not None)
     # a third site sees neither box; a dispatcher sees any
     elsewhere = _token(api, "lab-wj", "wjwsy")
     assert api.http.get(f"/api/v1/containers/{BOX}", headers=elsewhere).status_code == 404
