@@ -76,7 +76,11 @@ async def stream(request: Request,
     subscription = await feed.subscribe(wanted)
     cursor = None
     if last_event_id:
-        cursor = await anyio.to_thread.run_sync(resume_from)
+        try:
+            cursor = await anyio.to_thread.run_sync(resume_from)
+        except BaseException:
+            feed.unsubscribe(subscription)
+            raise
         if cursor is None:
             subscription.reset(TOO_OLD, feed.mark)
 
