@@ -20,6 +20,7 @@ from dronelog.api.app import create_app
 from dronelog.config import Settings
 from dronelog.storage.change_notice import announce
 from dronelog.storage.tables import TelemetryPoint
+from dronelog.turnaround.service import TurnaroundJobs
 from tests.support import LAB, TOWN, Api, DronelogProcess, free_port, scan, write_telemetry
 from tests.test_live import Listener
 
@@ -170,6 +171,46 @@ def test_what_the_catch_up_sent_is_not_sent_again_by_the_feed(engine, clock):
     assert back.quiet(0.5) == []
     for listener in (keeps_the_feed, back):
         listener.close()
+    api.close()
+
+
+def test_alert_changes_wake_the_feed(engine, clock):
+    """Opened by the scheduler, acknowledged through the API: each commit wakes the feed
+    (no fallback read within the test)."""
+    api = start_api(engine, clock, stream_fallback_s=60)
+    dispatcher = api.as_role(Role.DISPATCHER)
+    alerts = Listener(str(api.http.base_url), dispatcher, types="alert")
+    collected = scan("custody.collected", minutes_ago=60)
+    assert api.http.post("/api/v1/custody", headers=api.as_role(Role.DEVICE),
+                         json=collected).status_code == 201
+    settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
+    TurnaroundJobs(engine, settings, clock=clock).turnaround()  # 60 min old: a breach
+    event, data = alerts.take(1)[0]
+    assert (event, data["change"], data["alert"]["kind"]) == ("alert", "opened", "breach")
+    assert api.http.post(f"/api/v1/alerts/{data['alert']['id']}/acknowledge",
+                         headers=dispatcher).status_code == 200
+    assert [d["change"] for _, d in alerts.take(1)] == ["acknowledged"]
+    alerts.close()
+    api.close()
+
+
+def test_the_cursor_comes_with_the_last_frame_of_a_batch(engine, clock):
+    """A client cut off in the middle of a batch resumes from the cursor before it."""
+    api = start_api(engine, clock)
+    url, dispatcher = str(api.http.base_url), api.as_role(Role.DISPATCHER)
+    live = Listener(url, dispatcher, types="telemetry")
+    before = write_telemetry(engine, clock, "uav-08", 1)
+    live.take(1)
+    cursor = live.last_id
+    write_telemetry(engine, clock, "uav-08", 3)  # one commit: one batch of the feed
+    frames = [live.frames.get(timeout=15) for _ in range(3)]
+    assert [frame_id is not None for frame_id, _, _ in frames] == [False, False, True]
+    live.close()
+    resumed = Listener(url, {**dispatcher, "Last-Event-ID": cursor}, types="telemetry")
+    frames = [resumed.frames.get(timeout=15) for _ in range(3)]  # the catch-up's batch
+    assert [frame_id is not None for frame_id, _, _ in frames] == [False, False, True]
+    assert before[0] not in [data["event_id"] for _, _, data in frames]
+    resumed.close()
     api.close()
 
 
