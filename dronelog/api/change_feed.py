@@ -72,14 +72,14 @@ class Subscription:
         self.resets += 1
         self._ready.set()
 
-    async def next(self, timeout: float, feed: live.Mark) -> bytes:
+    async def next(self, timeout: float, feed: live.Mark | None) -> bytes:
         """What to send next (empty if nothing came within `timeout`)."""
         with anyio.move_on_after(timeout):
             await self._ready.wait()
         self._ready.clear()
         return self._drain(feed)
 
-    def _drain(self, feed: live.Mark) -> bytes:
+    def _drain(self, feed: live.Mark | None) -> bytes:
         out = b""
         if self._reset:
             reason, mark = self._reset
@@ -87,7 +87,7 @@ class Subscription:
         queued, self._queued = self._queued, deque()
         if self.seen is not None:
             queued = [c for c in queued if not self.seen.already(c)]
-            if self.seen.outgrown(feed):
+            if feed is not None and self.seen.outgrown(feed):  # None: the feed stopped
                 self.seen = None
         if queued and self._mark:
             frames = [c.frame for c in queued]
