@@ -9,15 +9,16 @@ before the change feed, and --new, by default this repository), in turn on the s
 and broker:
 
 - the tree's real ingester (`python -m dronelog ingest`) and its API (`benchmarks/api.py`'s
-  SERVE: the app as `dronelog api` builds it, one uvicorn process), system clock;
+  SERVE: the app as `dronelog api` builds it, --api-processes uvicorn processes on ports of
+  their own, the streams alternating between them; CPU is their sum), system clock;
 - the API process's CPU (utime + stime from /proc, in % of one core) over --idle-s with no
   stream attached;
 - a load client in its own process (asyncio, raw sockets) attaches --streams (1,000) streams
   `?types=telemetry` with the dispatcher's token; the time to attach them all; the API's CPU
   over --idle-s with them attached and nothing published;
 - the load client closes streams down to --publish-streams (500); --fleet-requests GET
-  /api/v1/drones one at a time from this process (client time around each request; at most
-  --fleet-max-s);
+  /api/v1/drones one at a time from this process to the first API process (client time
+  around each request; at most --fleet-max-s);
 - a publisher process (`benchmarks/api.py`'s, paho, MQTT 5, QoS 1) sends --rate (1,000)
   telemetry messages a second for --publish-s, each stamped with the wall-clock time of its
   publish; meanwhile this process keeps timing GET /api/v1/drones. --probes of the attached
@@ -77,13 +78,13 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # --- the load client (its own process) -------------------------------------------------------
 
 
-def client_main(port: int, token: str, probes: int, commands, replies) -> None:
+def client_main(ports: list[int], token: str, probes: int, commands, replies) -> None:
     """Child process: holds SSE streams and answers the commands sent on `commands`:
     ("attach", n), ("keep", n), ("frames",), ("stop",)."""
-    asyncio.run(_client(port, token, probes, commands, replies))
+    asyncio.run(_client(ports, token, probes, commands, replies))
 
 
-async def _client(port: int, token: str, probes: int, commands, replies) -> None:
+async def _client(ports: list[int], token: str, probes: int, commands, replies) -> None:
     request = (f"GET /api/v1/stream?types=telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n").encode()
     streams: list[asyncio.Task] = []
@@ -91,10 +92,11 @@ async def _client(port: int, token: str, probes: int, commands, replies) -> None
     counts = {"open": 0, "refused": 0, "resets": 0, "ended": 0}
     gate = asyncio.Semaphore(50)  # connections being opened at once
 
-    async def one(probe: int | None) -> None:
+    async def one(number: int, probe: int | None) -> None:
         async with gate:
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection("127.0.0.1",
+                                                              ports[number % len(ports)])
                 writer.write(request)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 300)
             except (OSError, asyncio.IncompleteReadError, TimeoutError):
@@ -130,7 +132,8 @@ async def _client(port: int, token: str, probes: int, commands, replies) -> None
             target = len(streams) + command[1]
             while len(streams) < target:
                 number = len(streams)
-                streams.append(asyncio.create_task(one(number if number < probes else None)))
+                streams.append(asyncio.create_task(
+                    one(number, number if number < probes else None)))
             while counts["open"] + counts["refused"] < target \
                     and time.monotonic() - start < command[2]:
                 await asyncio.sleep(0.05)
@@ -160,11 +163,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def cpu_over(pid: int, seconds: float) -> dict:
+def cpu_over(pids: list[int], seconds: float) -> dict:
+    """The CPU the processes `pids` used together over `seconds`, in % of one core."""
     load = [load_average()]
-    before, start = cpu_seconds(pid), time.monotonic()
+    before, start = sum(map(cpu_seconds, pids)), time.monotonic()
     time.sleep(seconds)
-    used, spent = cpu_seconds(pid) - before, time.monotonic() - start
+    used, spent = sum(map(cpu_seconds, pids)) - before, time.monotonic() - start
     load.append(load_average())
     return {"cpu_pct": round(100 * used / spent, 1), "seconds": round(spent, 1),
             "load_1min": load}
@@ -210,14 +214,15 @@ def seed(db: ScratchDatabase, drones: list[str]) -> None:
 
 def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
              drones: list[str], args: argparse.Namespace, workdir: Path) -> dict:
-    out: dict = {"tree": name, "source": str(tree), "commit": _commit(tree)}
+    out: dict = {"tree": name, "source": str(tree), "commit": _commit(tree),
+                 "api_processes": args.api_processes}
     log_path = workdir / f"ingester-{db.kind}-{name}.log"
     env = {**os.environ, "DRONELOG_DATABASE_URL": db.url, "DRONELOG_MQTT_URL": broker.url,
            "DRONELOG_LOG_FORMAT": "json", "PYTHONPATH": str(tree)}
     with open(log_path, "ab") as log:
         ingester = subprocess.Popen([sys.executable, "-m", "dronelog", "ingest"], env=env,
                                     cwd=tree, stdout=log, stderr=log)
-    server = client = publisher = None
+    servers, client, publisher = [], None, None
     context = mp.get_context("spawn")
     try:
         deadline = time.monotonic() + 60
@@ -225,21 +230,23 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
             if ingester.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"ingester did not connect: {log_path.read_text()[-2000:]}")
             time.sleep(0.05)
-        server = ApiServer(db.url, broker.url, None, source=tree)
-        pid = server.process.pid
+        for _ in range(args.api_processes):
+            servers.append(ApiServer(db.url, broker.url, None, source=tree))
+        server, pids = servers[0], [s.process.pid for s in servers]
         headers = {"Authorization": f"Bearer {token}"}
-        out["no_streams"] = cpu_over(pid, args.idle_s)
+        out["no_streams"] = cpu_over(pids, args.idle_s)
         say(f"{db.kind}/{name}: no streams, API CPU {out['no_streams']}")
         commands, child_commands = context.Pipe()
         child_replies, replies = context.Pipe()
         client = context.Process(target=client_main, args=(
-            server.port, token, args.probes, child_commands, child_replies), daemon=True)
+            [s.port for s in servers], token, args.probes, child_commands, child_replies),
+            daemon=True)
         client.start()
         commands.send(("attach", args.streams, args.attach_timeout_s))
         out["attach"] = replies.recv()
         say(f"{db.kind}/{name}: attached {out['attach']}")
         time.sleep(2.0)  # the last streams' first reads
-        out["idle"] = cpu_over(pid, args.idle_s)
+        out["idle"] = cpu_over(pids, args.idle_s)
         out["idle"]["streams"] = out["attach"]["open"]
         say(f"{db.kind}/{name}: {out['attach']['open']} streams idle, API CPU {out['idle']}")
         commands.send(("keep", args.publish_streams))
@@ -262,11 +269,11 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
         poller = threading.Thread(target=lambda: fleet_busy.extend(
             fleet_requests(server.base, headers, None, stop)), daemon=True)
         load = [load_average()]
-        before, start = cpu_seconds(pid), time.monotonic()
+        before, start = sum(map(cpu_seconds, pids)), time.monotonic()
         go.set()
         poller.start()
         report = results.get(timeout=args.publish_s + 120)
-        busy_cpu = 100 * (cpu_seconds(pid) - before) / (time.monotonic() - start)
+        busy_cpu = 100 * (sum(map(cpu_seconds, pids)) - before) / (time.monotonic() - start)
         ids = {event_id for _, _, event_id in report["records"]}
         published_at = {event_id: at for _, at, event_id in report["records"]}
         seen: dict[tuple, int] = {}
@@ -304,7 +311,7 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
         for process in (publisher, client):
             if process is not None and process.is_alive():
                 process.terminate()
-        if server is not None:
+        for server in servers:
             server.stop()
         ingester.send_signal(signal.SIGTERM)
         try:
@@ -356,6 +363,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--new", type=Path, default=ROOT)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="API processes per tree; the streams alternate between them")
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--publish-streams", type=int, default=500)
     parser.add_argument("--probes", type=int, default=5)
