@@ -260,6 +260,9 @@ class LabView {
         t('specimen.excursion', {d: duration(d.temp_out_of_range_s)}),
         d.kind === 'blood_unit' ? h('strong', {}, ` ${t('specimen.excursion.blood')}`) : null));
     }
+    if (d.temp_unknown_s > 0) {
+      warnings.push(h('div', {class: 'notice warn'}, t('specimen.temperature.unknown', {d: duration(d.temp_unknown_s)})));
+    }
     const problems = new Set(d.problems || []);
     const danger = (text) => warnings.push(h('div', {class: 'notice danger', 'data-problem-notice': ''}, text));
     if (problems.has('misrouted')) danger(t('specimen.misrouted', {site: site(d.site_id), dest: site(d.destination_site_id)}));
@@ -373,6 +376,7 @@ class LabView {
     const questions = [];
     if (!['arrived', 'misrouted'].includes(d.state)) questions.push([t('lab.receive.early', {state: label('sstate', d.state)}), 'warn']);
     if (d.excursion) questions.push([d.kind === 'blood_unit' ? t('lab.receive.excursion.blood') : t('lab.receive.excursion', {d: duration(d.temp_out_of_range_s)}), 'danger']);
+    if (d.temp_unknown_s > 0) questions.push([t('lab.receive.temperature.unknown', {d: duration(d.temp_unknown_s)}), 'warn']);
     const others = (d.problems || []).filter((p) => p !== 'excursion');
     if (others.length) questions.push([t('lab.receive.problems', {items: others.map((p) => label('problem', p)).join('、')}), 'danger']);
     const risky = questions.some(([, kind]) => kind === 'danger');
