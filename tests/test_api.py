@@ -87,6 +87,7 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("GET", "/api/v1/departures", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/containers", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/containers/BOX-1/manifest.hl7", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
+    ("GET", "/api/v1/containers/BOX-1/epcis", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("POST", "/api/v1/containers/BOX-1/checks", {Role.LAB}),
     ("POST", "/api/v1/containers/BOX-1/close", {Role.LAB}),
     ("GET", "/metrics", {Role.DISPATCHER, Role.ADMIN}),

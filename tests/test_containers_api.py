@@ -18,6 +18,7 @@ from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround.service import TurnaroundJobs
 from tests.support import LAB, LAYOUT, TOWN, scan
+from tests.test_exports import valid_epcis
 
 NURSE = "lab-cj"
 BOX, OTHER_BOX = "BOX-A1", "BOX-B1"
@@ -104,6 +105,16 @@ def test_the_manifest_as_json_hl7_and_pdf(api, packed):
     assert pdf.content.startswith(b"%PDF-") and pdf.content.rstrip().endswith(b"%%EOF")
     # Chinese where the machine has a CJK font (Debian's fonts-noto-cjk), embedded as a subset
     assert (b"NotoSansCJK" in pdf.content) == (cjk_font() is not None)
+    # in EPCIS 2.0: the tubes aggregated into the box, then the box loaded (GS1's schema)
+    epcis = api.http.get(f"/api/v1/containers/{BOX}/epcis", headers=lab)
+    assert epcis.headers["content-type"] == "application/ld+json"
+    packing, loading = valid_epcis(epcis.json())["epcisBody"]["eventList"]
+    assert (packing["type"], packing["action"], packing["bizStep"]) == (
+        "AggregationEvent", "ADD", "packing")
+    assert packing["parentID"] == f"urn:dronelog:container:{BOX}"
+    assert packing["childEPCs"] == [f"urn:dronelog:specimen:{b}" for b in TUBES]
+    assert (loading["bizStep"], loading["dronelog:flight"]) == ("loading",
+                                                                "urn:dronelog:flight:F-PLAN-1")
     # a third site sees neither box; a dispatcher sees any
     elsewhere = _token(api, "lab-wj", "wjwsy")
     assert api.http.get(f"/api/v1/containers/{BOX}", headers=elsewhere).status_code == 404

@@ -53,5 +53,6 @@ async function show(root, ctx, containerId) {
     h('div', {class: 'manifest-actions no-print'},
       h('button', {type: 'button', class: 'primary', id: 'manifest-print', onclick: () => window.print()}, t('manifest.print')),
       h('button', {type: 'button', class: 'secondary', id: 'manifest-pdf', onclick: () => download(`${path}.pdf`, `manifest-${box.container_id}.pdf`)}, 'PDF'),
-      h('button', {type: 'button', class: 'secondary', id: 'manifest-hl7', onclick: () => download(`${path}.hl7`, `manifest-${box.container_id}.hl7`)}, 'HL7 OSM^R26'))));
+      h('button', {type: 'button', class: 'secondary', id: 'manifest-hl7', onclick: () => download(`${path}.hl7`, `manifest-${box.container_id}.hl7`)}, 'HL7 OSM^R26'),
+      h('button', {type: 'button', class: 'secondary', id: 'manifest-epcis', onclick: () => download(`/api/v1/containers/${encodeURIComponent(box.container_id)}/epcis`, `manifest-${box.container_id}.epcis.jsonld`)}, 'EPCIS'))));
 }

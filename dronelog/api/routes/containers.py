@@ -11,6 +11,7 @@ audited. Receiving a tube stays a custody scan (`POST /api/v1/custody`, `receive
 container and its seal), on the one custody path.
 """
 
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from dronelog.api.problems import Problem
 from dronelog.domain.alerts import AlertKind, reconcile
 from dronelog.domain.manifests import Check, Manifest, check_scan, discrepancy_condition, missing
 from dronelog.exports import manifests as stored
+from dronelog.exports.manifest_epcis import manifest_document
 from dronelog.exports.manifest_hl7 import osm_r26
 from dronelog.exports.manifest_pdf import manifest_pdf, qr_matrix
 from dronelog.storage.portable import as_utc
@@ -159,6 +161,17 @@ def manifest_as_hl7(request: Request, container_id: ContainerPath, user: Reader,
     return Response(body.encode(), media_type="x-application/hl7-v2+er7; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="manifest-{container_id}.hl7"'})
+
+
+@router.get("/containers/{container_id}/epcis",
+            summary="The manifest as GS1 EPCIS 2.0: the tubes aggregated into the container",
+            responses={200: {"content": {"application/ld+json": {}}}})
+def manifest_as_epcis(request: Request, container_id: ContainerPath, user: Reader,
+                      conn: ConnectionDep) -> Response:
+    manifest = _visible(conn, container_id, user)
+    document = manifest_document(manifest, _zone(conn, manifest.origin_site_id),
+                                 request.app.state.clock.now())
+    return Response(json.dumps(document, ensure_ascii=False), media_type="application/ld+json")
 
 
 @router.post("/containers/{container_id}/checks", response_model=CheckPublic,
