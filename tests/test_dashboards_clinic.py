@@ -142,6 +142,10 @@ def test_describe_pack_load_offline_then_the_lab_reconciles_the_box(
         assert rows == [first, second]
         assert "急诊" in page.locator("#manifest").inner_text()
         page.screenshot(path=str(shots / "manifest-phone.png"), full_page=True)
+        with page.expect_download() as download:  # behind the token: fetched, then saved
+            page.click("#manifest-pdf")
+        assert download.value.suggested_filename == f"manifest-{box}.pdf"
+        assert open(download.value.path(), "rb").read(5) == b"%PDF-"
         # English at a click
         page.click("#lang-switch")
         page.wait_for_selector("h1:has-text('Specimen shipment manifest')")
