@@ -26,7 +26,8 @@ Every test checks, against the simulator's ground truth:
 Why the alerts can be compared exactly: the run lies in the past and is published faster
 than real time, while the scheduler judges by the wall clock. A breach, a turnaround warning
 or a predicted breach would then depend on the moment a sweep happens to look, so the
-scheduler gets turnaround targets of three days (nothing is ever late; `POLICY`). What is
+scheduler gets turnaround targets of three days and no stability limits (nothing is ever
+late; `POLICY`, `STABILITY`). What is
 left does not depend on timing: a custody gap for the cargo of every flight whose seal was
 changed, and a temperature excursion for every specimen the truth says had one. Lost-link
 alerts are raised for flights in the air whenever a sweep sees their telemetry older than
@@ -78,6 +79,7 @@ RECOVERY_S = 30.0  # bound on catching up with what was published when a fault e
 BY_HAND = {"breach", "temperature_excursion", "custody_gap", "rejected_specimen"}
 POLICY = "".join(f"[defaults.{p}]\ntarget_min = 4320\nwarning_fraction = 0.75\n\n"
                  for p in ("stat", "urgent", "routine"))
+STABILITY = "specimen_type = []\n"
 LAYOUT = TopicLayout()
 
 
@@ -287,20 +289,21 @@ class FaultRun:
         self.db = create_db_engine(database_url)
         migrate(self.db)
         import_network(self.db, load_scenario(SCENARIO))
-        policy = tmp_path / "policy.toml"
+        policy, stability = tmp_path / "policy.toml", tmp_path / "stability.toml"
         policy.write_text(POLICY)
+        stability.write_text(STABILITY)
         common = dict(database_url=database_url, mqtt_url=broker.url, workdir=tmp_path,
                       protocol=broker.protocol)
         self.ingester = DronelogProcess(["ingest"], name="ingester", **common,
                                         **ingester_settings)
         self.scheduler = DronelogProcess(["scheduler"], name="scheduler", **common,
                                          sweep_interval_s=1, scheduler_lease_s=3,
-                                         policy_file=policy)
+                                         policy_file=policy, stability_file=stability)
         self.api = None
         if api:
             self.api_port = free_port()
             self.api = DronelogProcess(["api"], name="api", **common, api_port=self.api_port,
-                                       policy_file=policy)
+                                       policy_file=policy, stability_file=stability)
         self.feeder = Feeder(broker.url, self.emissions, speed)
         self.lag = LagMonitor(database_url, self.feeder)
 
