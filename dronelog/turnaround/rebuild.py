@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, delete, select
 
 from dronelog.clock import Clock
 from dronelog.domain.stability import SpecimenLimits
+from dronelog.domain.telemetry_rules import TEMPERATURE_MAX_GAP_S
 from dronelog.storage.portable import as_utc
 from dronelog.turnaround import repository as repo
 from dronelog.turnaround import tracker
@@ -71,9 +72,11 @@ def needed(connection: Connection) -> bool:
 
 def rebuild(engine: Engine, limits: SpecimenLimits, clock: Clock, renew: Renew,
             specimen_chunk: int = SPECIMEN_CHUNK, flight_chunk: int = FLIGHT_CHUNK,
-            on_chunk: Callable[[RebuildRun], None] | None = None) -> RebuildRun:
+            on_chunk: Callable[[RebuildRun], None] | None = None,
+            temperature_max_gap_s: float = TEMPERATURE_MAX_GAP_S) -> RebuildRun:
     """Rebuild (or resume rebuilding) the projections; stops, unfinished, when the lease is
-    lost. `on_chunk` is told after each committed chunk."""
+    lost. `on_chunk` is told after each committed chunk; `temperature_max_gap_s` is the
+    tracker's (how long a payload reading vouches for the box)."""
     run = RebuildRun()
     while not run.finished:
         with engine.begin() as connection:
@@ -82,7 +85,7 @@ def rebuild(engine: Engine, limits: SpecimenLimits, clock: Clock, renew: Renew,
                 return run
             current = _progress(connection) or _plan(connection)
             following = _step(connection, limits, now, current, run,
-                              specimen_chunk, flight_chunk)
+                              specimen_chunk, flight_chunk, temperature_max_gap_s)
             if following is None:
                 tracker.write_watermark(connection, current.until, now)
                 connection.execute(delete(repo.JOB_STATE).where(
@@ -97,7 +100,8 @@ def rebuild(engine: Engine, limits: SpecimenLimits, clock: Clock, renew: Renew,
 
 
 def _step(connection: Connection, limits: SpecimenLimits, now: datetime, progress: Progress,
-          run: RebuildRun, specimen_chunk: int, flight_chunk: int) -> Progress | None:
+          run: RebuildRun, specimen_chunk: int, flight_chunk: int,
+          temperature_max_gap_s: float) -> Progress | None:
     """Derive the next chunk; the progress after it, None when nothing is left."""
     if progress.phase == "flights":
         flight_ids = _next_keys(connection, repo.FLIGHT_EVENT.c.flight_id, progress.after,
@@ -110,7 +114,8 @@ def _step(connection: Connection, limits: SpecimenLimits, now: datetime, progres
     barcodes = _next_keys(connection, repo.CUSTODY.c.barcode, progress.after, specimen_chunk)
     if not barcodes:
         return None
-    run.specimens += tracker.derive_specimens(connection, limits, now, set(barcodes), {}, {})
+    run.specimens += tracker.derive_specimens(connection, limits, now, set(barcodes), {}, {},
+                                              temperature_max_gap_s=temperature_max_gap_s)
     return Progress(progress.until, "specimens", barcodes[-1])
 
 

@@ -76,7 +76,8 @@ class TurnaroundJobs:
                 return True
         log.info("projection rebuild started", holder=self.holder)
         run = rebuild.rebuild(self.engine, self.limits, self.clock, self._renew_lease,
-                              on_chunk=self._log_chunk)
+                              on_chunk=self._log_chunk,
+                              temperature_max_gap_s=self.settings.temperature_max_gap_s)
         log.info("projection rebuild " + ("finished" if run.finished else "stopped: lease lost"),
                  chunks=run.chunks, flights=run.flights, specimens=run.specimens)
         return run.finished
