@@ -5,6 +5,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 # Test files run in parallel worker processes, a file per worker at a time (their fixtures,
 # brokers and databases are private to each test, so files are independent).
 TEST_WORKERS ?= auto
+# schemathesis gives each API operation's test the same node id, and pytest-xdist schedules by
+# node id, so under xdist only one operation would be fuzzed: these files run in one process.
+ONE_PROCESS_TESTS := tests/test_api_fuzz.py tests/test_api_fuzz_postgres.py
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
@@ -27,7 +30,9 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/dronelog contract export --check
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile \
+		$(addprefix --ignore=,$(ONE_PROCESS_TESTS))
+	$(VENV)/bin/python -m pytest $(ONE_PROCESS_TESTS)
 
 clean:
 	rm -rf $(VENV) .dronelog .pytest_cache

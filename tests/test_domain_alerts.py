@@ -118,6 +118,16 @@ def test_a_breach_still_replaces_an_unknown_prediction():
     assert changes.to_resolve == [(3, "condition cleared")]
 
 
+def test_a_kept_prediction_replaces_an_open_warning_though_the_warning_is_raised():
+    """Found by hypothesis: an open prediction whose data went silent (unknown) still stands
+    in for the milder warning, even one already open and raised again."""
+    changes = reconcile([condition(AlertKind.TURNAROUND_WARNING)],
+                        [known(1, AlertKind.TURNAROUND_WARNING),
+                         known(2, AlertKind.PREDICTED_BREACH)],
+                        [unknown(AlertKind.PREDICTED_BREACH)])
+    assert changes.to_open == [] and changes.to_resolve == [(1, "condition cleared")]
+
+
 def test_a_kept_prediction_keeps_the_milder_warning_away():
     changes = reconcile([condition(AlertKind.TURNAROUND_WARNING)],
                         [known(3, AlertKind.PREDICTED_BREACH)],
@@ -149,8 +159,14 @@ def test_silence_never_clears_and_unknown_never_raises(situation):
     by_id = {a.id: a for a in known_alerts}
     raised = {c.key for c in conditions}
     unknown_keys = {u.key for u in undecided}
+    # what a raised condition replaces, and what an active alert kept by an unknown
+    # condition stands in for (an open prediction whose data went silent)
+    kept = [a for a in known_alerts if a.state is not AlertState.RESOLVED
+            and a.key in unknown_keys and a.kind not in LATCHED]
     replaced = {(c.subject_kind, c.subject_id, milder) for c in conditions
                 for milder in SUPERSEDES.get(c.kind, ())}
+    replaced |= {(a.subject_kind, a.subject_id, milder) for a in kept
+                 for milder in SUPERSEDES.get(a.kind, ())}
     active = {a.key for a in known_alerts if a.state is not AlertState.RESOLVED}
     for alert_id, _ in changes.to_resolve:
         alert = by_id[alert_id]
