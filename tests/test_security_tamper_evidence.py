@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from dronelog.api.accounts import Role
+from dronelog.clock import ManualClock
 from dronelog.config import Settings
 from dronelog.contract.messages import CustodyEvent, FlightEvent
 from dronelog.ingest.delivery import Accepted, Delivery
@@ -36,6 +37,13 @@ FLIGHT, DRONE = "F-SEAL-1", "uav-07"
 SQLITE_TRIGGERS = ("specimen_no_update", "specimen_no_delete", "audit_log_no_update",
                    "audit_log_no_delete", "telemetry_no_update", "telemetry_no_delete",
                    "record_seal_no_update", "record_seal_no_delete")
+
+
+@pytest.fixture
+def clock():
+    """Now, at 35 s past a minute: the 5-minute test flight's 30 reports fall into six
+    minutes whatever the wall clock says (3 + 6 + 6 + 6 + 6 + 3), so thinning keeps six."""
+    return ManualClock(datetime.now(UTC).replace(second=35, microsecond=0))
 
 
 @pytest.fixture
