@@ -19,26 +19,30 @@ RUN groupadd --system --gid 10001 dronelog \
     && useradd --system --uid 10001 --gid dronelog --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin dronelog
 
-# The package (dronelog and simulators, with the migrations as package data), installed
-# from a copy that is removed again: at run time only the installed package is imported.
-COPY pyproject.toml README.md /tmp/src/
+# The package (dronelog and dronelog_sim, with the migrations, the dashboards, the scenarios,
+# the policies and the JSON Schemas as package data: dronelog/shipped/ links to the folders
+# copied beside it), installed from a copy that is removed again: at run time only the
+# installed package is imported (docs/packaging.md).
+COPY pyproject.toml README.md LICENSE /tmp/src/
 COPY dronelog /tmp/src/dronelog
-COPY simulators /tmp/src/simulators
+COPY dronelog_sim /tmp/src/dronelog_sim
+COPY dashboards /tmp/src/dashboards
+COPY scenarios /tmp/src/scenarios
+COPY config /tmp/src/config
+COPY docs/schemas /tmp/src/docs/schemas
 RUN pip install /tmp/src && rm -rf /tmp/src
 
-# What the package does not contain: the dashboards the API serves, the scenarios the
-# simulator and `dronelog sites import` read, and the turnaround policies for reference
-# (the built-in defaults are the same as config/turnaround.toml).
+# The scenarios and policies again as files to read and edit beside the commands of
+# docker-compose.yml (`sites import scenarios/pingdu.toml`, DRONELOG_POLICY_FILE=...).
 WORKDIR /app
-COPY dashboards /app/dashboards
 COPY scenarios /app/scenarios
 COPY config /app/config
-# `dronelog simulate run` writes its ground truth to .dronelog/ in the working directory.
+# DRONELOG_HOME: the ground truth of `dronelog simulate run` and bridge outboxes go there.
 RUN mkdir /app/.dronelog && chown dronelog:dronelog /app/.dronelog
 
-# The installed package cannot find dashboards/ beside itself; the API must listen on every
-# interface of the container to be reachable; logs as one JSON object per line.
-ENV DRONELOG_DASHBOARDS_DIR=/app/dashboards \
+# The API must listen on every interface of the container to be reachable; logs as one JSON
+# object per line.
+ENV DRONELOG_HOME=/app/.dronelog \
     DRONELOG_API_HOST=0.0.0.0 \
     DRONELOG_LOG_FORMAT=json
 

@@ -35,4 +35,4 @@ test: lint
 	$(VENV)/bin/python -m pytest $(ONE_PROCESS_TESTS)
 
 clean:
-	rm -rf $(VENV) .dronelog .pytest_cache
+	rm -rf $(VENV) .pytest_cache build dist

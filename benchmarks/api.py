@@ -171,7 +171,7 @@ class Population:
 
     def __init__(self, args: argparse.Namespace, t0: datetime) -> None:
         from dronelog.contract.topics import TopicLayout
-        from simulators.scenario import load_scenario
+        from dronelog_sim.scenario import load_scenario
 
         self.args, self.t0 = args, t0
         self.rng = random.Random(args.seed)

@@ -4,7 +4,7 @@ What runs, all on loopback: a private Mosquitto (`dronelog.broker.MosquittoBroke
 port, data in a temporary folder), and `dronelog ingest`, `dronelog scheduler` and
 `dronelog api` as separate processes with production settings, on a fresh SQLite file (or a
 scratch PostgreSQL database with `--database postgresql`). This script plays the load with the
-simulator's own runner and device clients (`simulators.runner.play`, `DevicePublisher`).
+simulator's own runner and device clients (`dronelog_sim.runner.play`, `DevicePublisher`).
 
 The load: `--copies` Pingdu networks side by side (default 10: 40 drones, 40 sites, ten times
 the specimens and flights; each copy has its own seed, its ids prefixed `cNN`, its sites
@@ -66,15 +66,16 @@ from sqlalchemy import text  # noqa: E402
 
 from dronelog.api.accounts import Role, add_user, issue_token  # noqa: E402
 from dronelog.broker import MosquittoBroker, free_port  # noqa: E402
-from dronelog.cli import DEMO_FAULTS, default_start  # noqa: E402
+from dronelog.cli.demo import DEMO_FAULTS  # noqa: E402
+from dronelog.cli.simulate import default_start  # noqa: E402
 from dronelog.contract.topics import TopicLayout  # noqa: E402
 from dronelog.storage.network import import_network  # noqa: E402
 from dronelog.storage.portable import as_utc  # noqa: E402
-from simulators.faults import FaultRates  # noqa: E402
-from simulators.network import Emission, NetworkSimulator  # noqa: E402
-from simulators.publisher import DevicePublisher  # noqa: E402
-from simulators.runner import play  # noqa: E402
-from simulators.scenario import Scenario, load_scenario  # noqa: E402
+from dronelog_sim.faults import FaultRates  # noqa: E402
+from dronelog_sim.network import Emission, NetworkSimulator  # noqa: E402
+from dronelog_sim.publisher import DevicePublisher  # noqa: E402
+from dronelog_sim.runner import play  # noqa: E402
+from dronelog_sim.scenario import Scenario, load_scenario  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "pingdu.toml"

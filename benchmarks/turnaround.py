@@ -114,7 +114,7 @@ class Events:
         from dronelog.domain.facts import SpecimenFacts
         from dronelog.domain.policies import PolicyBook
         from dronelog.domain.stability import SpecimenLimits, StabilityCatalogue
-        from simulators.scenario import load_scenario
+        from dronelog_sim.scenario import load_scenario
 
         self.rng = random.Random(seed)
         self.layout = TopicLayout()

@@ -73,8 +73,9 @@ class MosquittoBroker:
     protocol = "5"
 
     def __init__(self, data_dir: Path, port: int | None = None,
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, preexec_fn=None) -> None:
         self.binary = binary or self.find()
+        self.preexec_fn = preexec_fn
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
@@ -108,7 +109,8 @@ class MosquittoBroker:
             # ingester has stored and acknowledged what it holds.
             self.process = subprocess.Popen([self.binary, "-c", str(conf)],
                                             stdout=subprocess.DEVNULL, stderr=log_file,
-                                            start_new_session=True)
+                                            start_new_session=True,
+                                            preexec_fn=self.preexec_fn)
         _wait_for_port(self.port, 10, lambda: self.process.poll() is None)
         log.info("mosquitto started", port=self.port, data_dir=str(self.data_dir))
         return self
@@ -179,7 +181,9 @@ class AmqttBroker:
         self._broker = None
 
 
-def start_local_broker(data_dir: Path, port: int | None = None) -> MosquittoBroker | AmqttBroker:
+def start_local_broker(data_dir: Path, port: int | None = None,
+                       preexec_fn=None) -> MosquittoBroker | AmqttBroker:
+    """Mosquitto (run with `preexec_fn` between fork and exec, if given), else amqtt."""
     if MosquittoBroker.available():
-        return MosquittoBroker(data_dir, port).start()
+        return MosquittoBroker(data_dir, port, preexec_fn=preexec_fn).start()
     return AmqttBroker(port).start()

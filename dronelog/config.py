@@ -1,12 +1,17 @@
 """One place for settings: environment variables `DRONELOG_*`, then a TOML file, then defaults.
 
 The TOML file is `dronelog.toml` in the working directory, or the path in `DRONELOG_CONFIG`.
+
+Everything dronelog writes by default lives in one home, `DRONELOG_HOME` (default: the user
+data folder, e.g. ~/.local/share/dronelog on Linux, from platformdirs): the SQLite database,
+the demo's broker data and its logs; so a command finds the same data wherever it runs.
 """
 
 import os
 from pathlib import Path
 
-from pydantic import Field
+import platformdirs
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,12 +24,23 @@ def _config_file() -> Path:
     return Path(os.environ.get("DRONELOG_CONFIG", "dronelog.toml"))
 
 
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("dronelog", appauthor=False))
+
+
+# CAAC AC-92-FS-002 (2026): flight data recordable, replayable and kept at least 24
+# calendar months; 731 days cover any 24 calendar months (docs/operations.md, "Retention").
+MIN_FLIGHT_DATA_DAYS = 731
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRONELOG_", extra="forbid")
 
+    home: Path = Field(default_factory=default_home, description="where the database, the "
+                       "demo's broker data and the logs live by default (DRONELOG_HOME)")
     database_url: str = Field(
-        "sqlite:///.dronelog/dronelog.db",
-        description="SQLAlchemy URL; sqlite:///path (default) or postgresql+psycopg://...",
+        "", description="SQLAlchemy URL; sqlite:///path or postgresql+psycopg://...; default: "
+        "sqlite in the home, <home>/dronelog.db",
     )
     sqlite_synchronous: str = Field(
         "FULL", description="SQLite PRAGMA synchronous: FULL survives power loss, NORMAL does not"
@@ -64,6 +80,11 @@ class Settings(BaseSettings):
     stability_file: str | None = Field(None, description="stability per specimen type (TOML); "
                                        "default: the built-in catalogue, as in "
                                        "config/stability.toml")
+    dispatch_file: str | None = Field(None, description="dispatch rules (TOML): consumption "
+                                      "model, fixed daily departures with cut-offs, routes "
+                                      "that wait for an airspace approval; default: the "
+                                      "built-in consumption and no fixed departures "
+                                      "(config/dispatch.toml shows the format)")
     network_timezone: str = Field("Asia/Shanghai", description="the day of the daily report")
     language: str = Field("zh", pattern="^(zh|en)$", description="the network's language: "
                           "alert texts in MQTT and webhook payloads and the stored message")
@@ -77,10 +98,24 @@ class Settings(BaseSettings):
                                          "vouches for the box this long at most; the rest of "
                                          "a longer silence is unknown (temp_unknown_s)")
     webhook_url: str | None = Field(None, description="POST every alert change here")
-    telemetry_full_days: float = Field(30, gt=0, description="after this, keep one telemetry "
-                                       "report per drone and minute")
-    telemetry_retention_days: float = Field(365, ge=0, description="after this, drop telemetry "
-                                            "(0: keep forever); custody is never dropped")
+    notify_channels: str | None = Field(
+        None, description="the notification channels by name, as a JSON object of apprise "
+        "URLs, e.g. {\"lab-mail\": \"mailtos://user:pass@smtp.example.org?from=...\", "
+        "\"wecom\": \"wecombot://KEY\", \"dingtalk\": \"dingtalk://TOKEN\"}; secret: "
+        "never shown by the API (docs/notifications.md)")
+    notify_bot_relay: str | None = Field(
+        None, description="send the WeCom and DingTalk bots' HTTP requests to this base URL "
+        "instead of their hosts (an outbound relay; a local stand-in in tests)")
+    notify_rate_per_hour: int = Field(30, ge=1, le=10_000, description="messages a channel "
+                                      "sends in any hour; the rest go in digests")
+    notify_landing_lead_min: float = Field(10, gt=0, le=120, description="tell the receiving "
+                                           "lab this long before a flight's ETA")
+    telemetry_full_days: float | None = Field(
+        None, description="opt-in thinning: after this many days keep one telemetry report per "
+        "drone and minute; at least 731 (24 months, CAAC AC-92-FS-002); default: never thin")
+    telemetry_retention_days: float | None = Field(
+        None, description="opt-in expiry: after this many days drop telemetry; at least 731 "
+        "(24 months, CAAC AC-92-FS-002); default: keep forever; custody is never dropped")
     telemetry_seal_delay_s: float = Field(600, ge=60, description="seal a flight's telemetry "
                                           "this long after it ended: reports received later "
                                           "are counted as unsealed (docs/tamper-evidence.md)")
@@ -99,11 +134,11 @@ class Settings(BaseSettings):
     password_min_length: int = Field(10, ge=8, le=200, description="the shortest password "
                                      "the API and `dronelog users` accept")
     dashboards_dir: str | None = Field(None, description="the web dashboards' folder served at "
-                                       "/; default: dashboards/ beside the dronelog package")
+                                       "/; default: the dashboards shipped in the package")
     login_max_failures: int = Field(5, ge=1, description="refused logins of one user id within "
                                     "the login window before it is blocked (a client: 4x)")
     login_window_s: float = Field(900, gt=0, description="the login attempt limit's window")
-    stream_poll_s: float = Field(0.05, gt=0, le=10, description="SQLite: how often the live "
+    stream_poll_s: float = Field(0.02, gt=0, le=10, description="SQLite: how often the live "
                                  "feed checks the file for a commit (one PRAGMA data_version)")
     stream_fallback_s: float = Field(2.0, gt=0, le=60, description="PostgreSQL: how often the "
                                      "live feed reads without a notification, in case one "
@@ -112,7 +147,27 @@ class Settings(BaseSettings):
                                      "client may fall behind before it is sent a reset")
     auto_migrate: bool = Field(True, description="run database migrations when a service starts")
     log_format: str = Field("console", pattern="^(console|json)$")
+    log_dashboard_files: bool = Field(False, description="an access log line for every "
+                                      "dashboard file served (by default only failures; API "
+                                      "requests are always logged)")
     log_level: str = Field("INFO")
+
+    @field_validator("telemetry_full_days", "telemetry_retention_days")
+    @classmethod
+    def _flight_data_kept_24_months(cls, days: float | None, info) -> float | None:
+        if days is not None and days < MIN_FLIGHT_DATA_DAYS:
+            raise ValueError(
+                f"{info.field_name} = {days:g} would thin or drop flight data younger than 24 "
+                f"months; CAAC AC-92-FS-002 requires it kept in full for at least 24 calendar "
+                f"months: give at least {MIN_FLIGHT_DATA_DAYS} days, or leave it unset "
+                "(docs/operations.md, Retention)")
+        return days
+
+    @model_validator(mode="after")
+    def _database_in_the_home(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'dronelog.db'}"
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,15 @@ MISSING_PREFIX = "real component missing: "
 SUBSTITUTED = "stand-in"
 
 
+@pytest.fixture(autouse=True)
+def dronelog_home(tmp_path_factory, monkeypatch) -> Path:
+    """A DRONELOG_HOME of the test's own (its processes inherit it): nothing a test runs
+    writes into the user's home, and no test finds another's database or outbox there."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DRONELOG_HOME", str(home))
+    return home
+
+
 def missing_component(what: str) -> None:
     """Skip (or, when real components are required, fail) for want of `what`."""
     if REQUIRE_REAL:

@@ -1,5 +1,8 @@
 """Administration over HTTP (admin role only): users, device tokens, sites; all audited."""
 
+import hashlib
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -14,7 +17,8 @@ KIOSK = {"name_zh": "李家庄村卫生室", "name_en": "Lijiazhuang village cli
     ("GET", "/api/v1/admin/users"), ("POST", "/api/v1/admin/users"),
     ("PATCH", "/api/v1/admin/users/lab-1"), ("POST", "/api/v1/admin/users/lab-1/tokens"),
     ("POST", "/api/v1/admin/users/lab-1/revoke"), ("PUT", "/api/v1/admin/sites/ljz"),
-    ("PUT", "/api/v1/admin/drones/uav-11"),
+    ("PUT", "/api/v1/admin/drones/uav-11"), ("GET", "/api/v1/admin/drones"),
+    ("GET", "/api/v1/admin/tokens"), ("POST", f"/api/v1/admin/tokens/{'0' * 64}/revoke"),
 ])
 def test_only_administrators_administer(api, method, path):
     for role in Role:
@@ -99,7 +103,8 @@ def test_deactivating_or_demoting_a_user_ends_their_tokens(api):
     assert myself.status_code == 409
     assert api.http.patch("/api/v1/admin/users/nobody", headers=admin,
                           json={"active": False}).status_code == 404
-    users = {u["id"]: u for u in api.http.get("/api/v1/admin/users", headers=admin).json()}
+    users = {u["id"]: u for u in api.http.get("/api/v1/admin/users",
+                                              headers=admin).json()["items"]}
     assert (users["lab-1"]["active"], users["disp-1"]["role"]) == (False, "lab")
 
 
@@ -146,3 +151,85 @@ def test_logins_are_limited_per_user_and_per_client(api, clock):
     for attempt in range(20):  # one client spraying user ids
         assert login(f"nobody-{attempt}", "guess").status_code == 401
     assert login("admin-1", "pw-admin-1").status_code == 429
+
+
+def test_users_and_drones_are_listed_a_page_at_a_time(api):
+    admin = api.as_role(Role.ADMIN)
+    page = api.http.get("/api/v1/admin/users", params={"limit": 2, "offset": 1},
+                        headers=admin).json()
+    assert ([u["id"] for u in page["items"]], page["total"]) == (["disp-1", "lab-1"], 4)
+    labs = api.http.get("/api/v1/admin/users", params={"role": "lab"}, headers=admin).json()
+    assert [u["id"] for u in labs["items"]] == ["lab-1"] and labs["total"] == 1
+    for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"role": "pilot"}):
+        assert api.http.get("/api/v1/admin/users", params=bad,
+                            headers=admin).status_code == 422, bad
+    for drone, retired in (("uav-21", False), ("uav-22", True)):
+        assert api.http.put(f"/api/v1/admin/drones/{drone}", headers=admin, json={
+            "model": "FP-98", "retired": retired}).status_code == 200
+    every = api.http.get("/api/v1/admin/drones", headers=admin).json()
+    assert [(d["id"], d["model"], d["retired"]) for d in every["items"]] == [
+        ("uav-21", "FP-98", False), ("uav-22", "FP-98", True)]
+    serving = api.http.get("/api/v1/admin/drones", params={"include_retired": False},
+                           headers=admin).json()
+    assert [d["id"] for d in serving["items"]] == ["uav-21"] and serving["total"] == 1
+    assert api.http.get("/api/v1/admin/drones", params={"limit": 501},
+                        headers=admin).status_code == 422
+
+
+def test_one_device_token_is_revoked_and_the_others_keep_working(api, engine, clock):
+    admin = api.as_role(Role.ADMIN)
+    issued = [api.http.post("/api/v1/admin/users/scanner-cj/tokens", headers=admin,
+                            json={"hours": 24 * 30}).json()["access_token"] for _ in range(2)]
+    clock.advance(1)
+    listed = api.http.get("/api/v1/admin/tokens", params={"role": "device"},
+                          headers=admin).json()
+    # the fixture's token and the two issued; the secret itself is never listed
+    assert listed["total"] == 3 and all(t["user_id"] == "scanner-cj" and t["live"]
+                                        for t in listed["items"])
+    assert not any(secret in str(listed) for secret in issued)
+    lost = next(t["id"] for t in listed["items"]
+                if t["id"] == hashlib.sha256(issued[0].encode()).hexdigest())
+    revoked = api.http.post(f"/api/v1/admin/tokens/{lost}/revoke", headers=admin)
+    assert revoked.json() == {"id": lost, "user_id": "scanner-cj", "revoked": True}
+
+    def me(token):
+        return api.http.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert (me(issued[0]).status_code, me(issued[1]).status_code) == (401, 200)
+    live = api.http.get("/api/v1/admin/tokens", params={"user_id": "scanner-cj"},
+                        headers=admin).json()
+    assert live["total"] == 2 and lost not in [t["id"] for t in live["items"]]
+    ended = api.http.get("/api/v1/admin/tokens", params={"user_id": "scanner-cj",
+                                                          "include_ended": True},
+                         headers=admin).json()
+    gone = next(t for t in ended["items"] if t["id"] == lost)
+    assert (gone["live"], gone["revoked_at"] is not None) == (False, True)
+    assert api.http.post(f"/api/v1/admin/tokens/{'f' * 64}/revoke",
+                         headers=admin).status_code == 404
+    assert api.http.post("/api/v1/admin/tokens/not-a-hash/revoke",
+                         headers=admin).status_code == 422
+    with engine.connect() as connection:
+        entry = connection.execute(select(AuditEntry.__table__).where(
+            AuditEntry.__table__.c.action == "token.revoke")).one()
+    assert (entry.user_id, entry.subject, json.loads(entry.detail)) == (
+        "admin-1", "scanner-cj", {"token": lost[:12]})
+
+
+def test_site_short_names_are_set_kept_when_left_out_and_listed(api):
+    """Issue 20: short names for narrow labels; a PUT without them (a form that does not show
+    them) keeps the ones the site has."""
+    admin = api.as_role(Role.ADMIN)
+    assert api.http.put("/api/v1/admin/sites/ljz", headers=admin, json={
+        **KIOSK, "short_zh": "李家庄", "short_en": "Lijiazhuang"}).status_code == 200
+    renamed = api.http.put("/api/v1/admin/sites/ljz", headers=admin,
+                           json={**KIOSK, "name_en": "Lijiazhuang clinic"})
+    assert (renamed.json()["short_zh"], renamed.json()["short_en"]) == ("李家庄", "Lijiazhuang")
+    cleared = api.http.put("/api/v1/admin/sites/ljz", headers=admin,
+                           json={**KIOSK, "short_en": None})
+    assert (cleared.json()["short_zh"], cleared.json()["short_en"]) == ("李家庄", None)
+    listed = {s["id"]: s for s in api.http.get("/api/v1/sites",
+                                                headers=api.as_role(Role.LAB)).json()}
+    assert (listed["ljz"]["short_zh"], listed["ljz"]["short_en"]) == ("李家庄", None)
+    too_long = api.http.put("/api/v1/admin/sites/ljz", headers=admin,
+                            json={**KIOSK, "short_zh": "长" * 41})
+    assert too_long.status_code == 422

@@ -193,11 +193,16 @@ def test_the_scheduler_process_raises_and_publishes_an_alert(broker, database_ur
         publisher.wait_all_acked()
         messages = subscriber.wait_for(1, timeout=60)
         publisher.close()
-    finally:
+    finally:  # both are told to stop before either is waited for, and neither outlives the test
         scheduler.terminate()
-        scheduler.wait(20)
-        ingester.terminate()
+        ingester.process.terminate()
         subscriber.close()
+        for process in (scheduler, ingester.process):
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     assert scheduler.returncode == 0
     assert [(t, msg["change"]) for t, msg in messages] == [
         ("dronelog/v1/alerts/breach/specimen/SPEC-4", "opened")]

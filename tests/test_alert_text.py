@@ -29,7 +29,7 @@ from dronelog.storage.network import import_network
 from dronelog.storage.tables import Alert
 from dronelog.turnaround import alert_store
 from dronelog.turnaround.service import TurnaroundJobs
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 from tests.test_turnaround import (
     LAB,
     T0,

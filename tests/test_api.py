@@ -98,6 +98,8 @@ def test_login_gives_a_token_that_expires_and_can_be_revoked(api, clock):
     ("GET", "/api/v1/routes", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/reports/turnaround?day=2026-11-20", {Role.LAB, Role.DISPATCHER,
                                                           Role.ADMIN}),
+    ("GET", "/api/v1/reports/period?from=2026-11-02&to=2026-11-08",
+     {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/dead-letters", {Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/specimens/CJ2611220042/fhir", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
     ("GET", "/api/v1/specimens/CJ2611220042/epcis", {Role.LAB, Role.DISPATCHER, Role.ADMIN}),
@@ -336,7 +338,7 @@ def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url
     from pathlib import Path
 
     from dronelog.storage.network import import_network
-    from simulators.scenario import load_scenario
+    from dronelog_sim.scenario import load_scenario
 
     import_network(engine, load_scenario(Path(__file__).parent.parent / "scenarios" /
                                          "pingdu.toml"))

@@ -17,7 +17,7 @@ from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround import repository as repo
 from dronelog.turnaround.service import TurnaroundJobs
 from dronelog.turnaround.sweep import SweepRules
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 from tests.support import LAB, TOWN, scan, telemetry
 
 LAYOUT = TopicLayout()

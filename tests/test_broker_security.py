@@ -32,7 +32,7 @@ from sqlalchemy import text
 from dronelog.broker import MosquittoBroker, free_port, port_open
 from dronelog.ingest.mqtt_source import BrokerAddress
 from dronelog.storage.database import create_db_engine, migrate
-from simulators.publisher import DevicePublisher
+from dronelog_sim.publisher import DevicePublisher
 from tests.conftest import missing_component
 from tests.support import LAYOUT, IngesterProcess, count, scan, telemetry, wait_for_count
 

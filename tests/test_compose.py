@@ -488,8 +488,9 @@ def image_problems() -> list[str]:
                 continue
             if not (ROOT / source).exists():
                 problems.append(f"COPY {source}: not in the repository")
-            if any(fnmatch(source, pattern) or fnmatch(source.split("/")[0], pattern)
-                   for pattern in ignored):
+            if f"!{source}" not in ignored and any(
+                    fnmatch(source, pattern) or fnmatch(source.split("/")[0], pattern)
+                    for pattern in ignored):
                 problems.append(f"COPY {source}: excluded by .dockerignore")
     return problems
 

@@ -69,6 +69,7 @@ class Demo:
         self.mqtt_url = f"mqtt://127.0.0.1:{self.broker_port}"
         self.log = workdir / "demo.log"
         self.env = {**os.environ, "DRONELOG_DATABASE_URL": f"sqlite:///{workdir / 'demo.db'}",
+                    "DRONELOG_HOME": str(workdir),
                     "DRONELOG_CONFIG": str(workdir / "none.toml"),
                     "DRONELOG_SWEEP_INTERVAL_S": str(SWEEP_S), "DRONELOG_LOG_LEVEL": "WARNING"}
         history = os.environ.get("DRONELOG_TEST_DEMO_HISTORY", "1h")
@@ -358,7 +359,7 @@ def test_login_language_and_what_each_role_sees(demo, sessions, shots):
     # lab staff: their lab's view and the report; no dispatch view, no acknowledge buttons
     assert page.url.endswith("#/lab")
     nav = page.locator("nav .nav-link").all_inner_texts()
-    assert nav == ["检验科", "装箱发送", "到箱核对", "周转报告"]
+    assert nav == ["检验科", "装箱发送", "到箱核对", "申请航班", "周转报告"]
     page.goto(demo.base + "/#/dispatch")
     page.wait_for_url("**/#/lab")
     assert page.locator("[data-action=ack], [data-action=resolve]").count() == 0
@@ -407,7 +408,8 @@ def test_the_map_shows_the_network_and_drones_moving(demo, flight, sessions, sho
     row = page.locator(f"#fleet-table tr[data-drone-id='{flight.drone}']")
     row.wait_for()
     cells = row.locator("td").all_inner_texts()
-    assert cells[2] == "170 m" and cells[5] == "76%" and cells[6] == "14.0 °C", cells
+    assert cells[2] == "170 m" and cells[5] == "76%", cells
+    assert cells[6] == "14.0 °C (要求 2–8 °C)", cells  # refrigerated cargo: out of its band
     item = page.locator(f".flight-item[data-flight-id='{flight.flight}']")
     item.wait_for()
     assert "崔家中心卫生院 → 平度市人民医院" in item.inner_text()
@@ -542,12 +544,12 @@ def test_the_turnaround_report_and_its_csv(demo, sessions, shots, tmp_path):
     page.wait_for_selector("#trend-title ~ svg")
     if page.locator("#report-table").count():
         assert page.locator(".chart.bars").count() == 1
-        assert page.locator(".chart.legs .column-title").count() == 3
+        assert page.locator(".chart.legs .column-title").count() == 4
     with page.expect_download() as download:
         page.click("#report-csv")
     saved = tmp_path / "report.csv"
     download.value.save_as(saved)
-    assert saved.read_text().splitlines()[0].startswith("day,origin_site_id")
+    assert saved.read_text().splitlines()[0].startswith("origin_site_id,destination_site_id")
     page.screenshot(path=str(shots / "report.png"), full_page=True)
 
 

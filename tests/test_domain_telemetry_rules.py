@@ -18,7 +18,7 @@ from dronelog.domain.telemetry_rules import (
     pad_transitions,
     temperature_exposure,
 )
-from simulators.network import _time_outside
+from dronelog_sim.network import _time_outside
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 PAD = SitePoint("cjzxwsy", 36.70, 119.95, pad_radius_m=25.0)

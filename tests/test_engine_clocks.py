@@ -13,7 +13,7 @@ from dronelog.clock import ManualClock
 from dronelog.contract import messages as m
 from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.network import import_network
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 from tests.test_turnaround import (
     LAYOUT,
     T0,

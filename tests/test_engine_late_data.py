@@ -14,7 +14,7 @@ from dronelog.clock import ManualClock
 from dronelog.contract import messages as m
 from dronelog.domain.telemetry_rules import TEMPERATURE_MAX_GAP_S
 from dronelog.storage.network import import_network
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 from tests.test_engine_clocks import SkewedNetwork
 from tests.test_turnaround import (
     LAB_POINT,

@@ -88,10 +88,10 @@ def _count(engine, table: str) -> int:
 
 
 def test_retention_completes_and_leaves_custody_and_flight_events_untouched(engine):
-    """A whole journey 400 days old, past the 365-day telemetry retention: its telemetry
+    """A whole journey 800 days old, past a 760-day telemetry retention: its telemetry
     goes, its custody events, their chain and its flight events stay, and the job runs to
     its end (it never tries to delete what it may not: a refusal would abort the run)."""
-    old = NOW - timedelta(days=400)
+    old = NOW - timedelta(days=800)
     journey = Network(engine, ManualClock(old))
 
     def at(minutes: float) -> datetime:
@@ -109,8 +109,8 @@ def test_retention_completes_and_leaves_custody_and_flight_events_untouched(engi
 
     jobs = TurnaroundJobs(engine, Settings(database_url=str(engine.url),
                                            mqtt_url="mqtt://127.0.0.1:1",
-                                           telemetry_full_days=30,
-                                           telemetry_retention_days=365),
+                                           telemetry_full_days=731,
+                                           telemetry_retention_days=760),
                           clock=ManualClock(NOW), holder="retention-test")
     result = jobs.telemetry_retention()
     assert result is not None  # it ran to its end

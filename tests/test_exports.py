@@ -27,7 +27,7 @@ from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.network import import_network
 from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround.service import TurnaroundJobs
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 from tests.support import LAYOUT
 from tests.test_api import LAB, TOWN, Api, scan
 

@@ -34,7 +34,7 @@ from dronelog.contract.examples import EXAMPLES
 from dronelog.contract.topics import TopicLayout
 from dronelog.outbox import Outbox
 from dronelog.storage.database import create_db_engine
-from simulators.publisher import DevicePublisher
+from dronelog_sim.publisher import DevicePublisher
 from tests.support import IngesterProcess, count, wait_until
 
 LAYOUT = TopicLayout()

@@ -60,11 +60,11 @@ from dronelog.broker import free_port
 from dronelog.contract.topics import TopicLayout
 from dronelog.storage.database import create_db_engine, migrate
 from dronelog.storage.network import import_network
-from simulators.faults import EXPECTED_REASON, FaultRates, malform
-from simulators.network import Emission, NetworkSimulator, Simulation
-from simulators.publisher import DevicePublisher
-from simulators.runner import play
-from simulators.scenario import load_scenario
+from dronelog_sim.faults import EXPECTED_REASON, FaultRates, malform
+from dronelog_sim.network import Emission, NetworkSimulator, Simulation
+from dronelog_sim.publisher import DevicePublisher
+from dronelog_sim.runner import play
+from dronelog_sim.scenario import load_scenario
 from tests.support import DronelogProcess, count, log_count, wait_for_log, wait_until
 
 SCENARIO = Path(__file__).parent.parent / "scenarios" / "pingdu.toml"

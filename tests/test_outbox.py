@@ -20,7 +20,7 @@ from dronelog.contract.messages import Receipt, Telemetry
 from dronelog.contract.topics import TopicLayout
 from dronelog.outbox import MemoryStore, Outbox, OutboxFull, SqliteStore, event_id_of
 from dronelog.outbox.mqtt import receipts_topic
-from simulators.publisher import DevicePublisher
+from dronelog_sim.publisher import DevicePublisher
 from tests.support import IngesterProcess, count, wait_until
 
 LAYOUT = TopicLayout()

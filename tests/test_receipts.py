@@ -130,7 +130,7 @@ def test_each_sender_is_told_what_became_of_each_of_its_events():
     assert "lat" in refusal.reason
     schema = json.loads(render_schemas()["receipt.schema.json"])
     for receipt in receipts:  # what goes on the wire is valid for the published schema
-        jsonschema.validate(json.loads(receipt.payload()), schema)
+        jsonschema.validate(json.loads(receipt.payload), schema)
 
 
 def test_an_event_the_database_refused_is_told_as_refused():
@@ -313,7 +313,7 @@ def test_held_receipts_go_out_when_the_ingester_stops(engine):
 def test_a_held_receipt_is_due_when_its_oldest_outcome_is_old_enough_or_it_is_full():
     def outcomes(drone: str, count: int = 1) -> dict:
         return {Sender(SenderKind.DRONE, drone): {
-            event_id: EventOutcome(event_id=event_id, outcome="stored")
+            str(event_id): EventOutcome(event_id=event_id, outcome="stored").model_dump_json()
             for event_id in (uuid.uuid4() for _ in range(count))}}
 
     hold = ReceiptHold(LAYOUT, hold_s=5, max_events=3)
@@ -327,7 +327,7 @@ def test_a_held_receipt_is_due_when_its_oldest_outcome_is_old_enough_or_it_is_fu
     [full] = hold.due(104.0, CLOCK.now())  # three events: full before its time
     assert full.topic == LAYOUT.drone_receipts("uav-02") and len(full.receipt.events) == 3
     assert hold.waiting() == 0
-    Receipt.model_validate_json(full.payload())
+    Receipt.model_validate_json(full.payload)
     hold.add(outcomes("uav-03"), now=200.0)
     assert [r.topic for r in hold.due(200.0, CLOCK.now(), everything=True)] == [
         LAYOUT.drone_receipts("uav-03")]

@@ -10,12 +10,12 @@ from pydantic import TypeAdapter
 
 from dronelog.contract.messages import CustodyEvent, DroneStatus, FlightEvent, Telemetry
 from dronelog.contract.topics import Channel, TopicLayout
-from simulators.faults import FAULT_KINDS, FaultRates
-from simulators.flight_model import FlightProfile, ground_speed, payload_temperature
-from simulators.load import load_stream
-from simulators.network import NetworkSimulator
-from simulators.runner import read_recording, recording_line
-from simulators.scenario import ScenarioError, Weather, load_scenario
+from dronelog_sim.faults import FAULT_KINDS, FaultRates
+from dronelog_sim.flight_model import FlightProfile, ground_speed, payload_temperature
+from dronelog_sim.load import load_stream
+from dronelog_sim.network import NetworkSimulator
+from dronelog_sim.runner import read_recording, recording_line
+from dronelog_sim.scenario import ScenarioError, Weather, load_scenario
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -218,9 +218,9 @@ def test_the_same_seed_gives_the_same_run_in_another_process():
     import sys
 
     script = ("import hashlib, sys; from datetime import datetime, timedelta, UTC; "
-              "from pathlib import Path; from simulators.scenario import load_scenario; "
-              "from simulators.network import NetworkSimulator; "
-              "from simulators.faults import FaultRates; "
+              "from pathlib import Path; from dronelog_sim.scenario import load_scenario; "
+              "from dronelog_sim.network import NetworkSimulator; "
+              "from dronelog_sim.faults import FaultRates; "
               f"run = NetworkSimulator(load_scenario(Path({str(SCENARIOS / 'pingdu.toml')!r})), "
               "datetime(2026, 11, 20, tzinfo=UTC), timedelta(hours=6), 4, "
               "FaultRates.parse('all=0.1')).run(); "

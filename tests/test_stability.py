@@ -24,7 +24,7 @@ from dronelog.domain.stability import (
     stability_exceeded,
 )
 from dronelog.storage.network import import_network
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 from tests.support import Api
 from tests.test_turnaround import (
     LAB,

@@ -219,3 +219,23 @@ def test_giving_up_during_an_outage_stores_nothing_and_says_so(tmp_path):
                           on_retry=lambda _e: give_up.set())
     batch = sorted_out((LAYOUT.telemetry("uav-03"), EXAMPLES["telemetry"]))
     assert persister.store(batch.accepted, [], give_up) is None
+
+
+@pytest.mark.parametrize("rows, size", [(0, 3), (5, 3), (6, 3), (3, 3), (1, 1)])
+def test_pages_give_every_row_once_in_key_order_at_the_page_boundaries(engine, rows, size):
+    """Keyset pagination (record verification reads large tables with it): a table whose
+    size is a multiple of the page, one row short or over, and empty."""
+    from sqlalchemy import insert
+
+    from dronelog.storage.portable import pages
+    from dronelog.storage.tables import JobState
+
+    table = JobState.__table__
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        if rows:
+            connection.execute(insert(table), [{"name": f"k{i:02d}", "value": str(i),
+                                                "updated_at": now} for i in range(rows)])
+        read = list(pages(connection, table, table.c.name, size))
+    assert [row.name for page in read for row in page] == [f"k{i:02d}" for i in range(rows)]
+    assert all(0 < len(page) <= size for page in read)

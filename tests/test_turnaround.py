@@ -22,7 +22,7 @@ from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround import alert_store
 from dronelog.turnaround.report import compute, nearest_rank
 from dronelog.turnaround.service import TurnaroundJobs
-from simulators.scenario import load_scenario
+from dronelog_sim.scenario import load_scenario
 
 LAYOUT = TopicLayout()
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Pingdu

@@ -21,9 +21,9 @@ from dronelog.storage.network import import_network
 from dronelog.storage.tables import Alert, SpecimenTracking
 from dronelog.storage.writer import BatchWriter
 from dronelog.turnaround.service import TurnaroundJobs
-from simulators.faults import FaultRates
-from simulators.network import NetworkSimulator
-from simulators.scenario import load_scenario
+from dronelog_sim.faults import FaultRates
+from dronelog_sim.network import NetworkSimulator
+from dronelog_sim.scenario import load_scenario
 
 SCENARIO = Path(__file__).parent.parent / "scenarios" / "pingdu.toml"
 START = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)

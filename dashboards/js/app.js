@@ -1,26 +1,32 @@
 // The dashboards' shell: login, the header (navigation, live status, language, time zone),
-// and the router between views (#/dispatch, #/lab[/barcode], #/packing, #/receiving[/box],
-// #/report[/day], #/manifest/box).
+// and the router between views (#/dispatch, #/board, #/lab[/barcode], #/packing, #/receiving[/box],
+// #/request, #/report[/day], #/manifest/box, #/admin).
 
 import {ApiError, events as apiEvents, get, login, logout as revokeToken, session} from './api.js';
 import {fill, h, toast} from './dom.js';
 import {currentZone, setZone} from './format.js';
 import {initLanguage, label, language, setLanguage, t} from './i18n.js';
 import {LiveStream} from './live.js';
+import * as adminView from './views/admin.js';
+import * as boardView from './views/board.js';
 import * as dispatchView from './views/dispatch.js';
 import * as labView from './views/lab.js';
 import * as manifestView from './views/manifest.js';
 import * as packingView from './views/packing.js';
 import * as receivingView from './views/receiving.js';
 import * as reportView from './views/report.js';
+import * as requestView from './views/request.js';
 
 const VIEWS = {
   dispatch: {module: dispatchView, roles: ['dispatcher', 'admin'], nav: 'nav.dispatch'},
+  board: {module: boardView, roles: ['dispatcher', 'admin'], nav: 'nav.board'},
   lab: {module: labView, roles: ['lab', 'dispatcher', 'admin'], nav: (role) => (role === 'lab' ? 'nav.lab' : 'nav.lookup')},
   packing: {module: packingView, roles: ['lab'], nav: 'nav.packing'},
   receiving: {module: receivingView, roles: ['lab'], nav: 'nav.receiving'},
+  request: {module: requestView, roles: ['lab'], nav: 'nav.request'},
   report: {module: reportView, roles: ['lab', 'dispatcher', 'admin'], nav: 'nav.report'},
   manifest: {module: manifestView, roles: ['lab', 'dispatcher', 'admin'], nav: null}, // printed, not navigated to
+  admin: {module: adminView, roles: ['admin'], nav: 'nav.admin'},
 };
 const HOME = {dispatcher: 'dispatch', admin: 'dispatch', lab: 'lab'};
 const STREAM_TYPES = {dispatcher: ['telemetry', 'custody', 'alert'], admin: ['telemetry', 'custody', 'alert'], lab: ['custody', 'alert']};
@@ -39,8 +45,16 @@ function siteName(id) {
   return language() === 'zh' ? site.name_zh : site.name_en.replace(/\s*\(.*\)\s*$/, '');
 }
 
+/** A site's short name for narrow labels (the site's own, else its name without the
+ * parenthesis); the full name belongs in the label's tooltip. */
+function siteShort(id) {
+  const site = app.sites.get(id);
+  const own = site && (language() === 'zh' ? site.short_zh : site.short_en);
+  return own || siteName(id).replace(/（.*?）/g, '');
+}
+
 function context() {
-  return {config: app.config, sites: app.sites, siteName, live: app.live, user: session.get(), navigate};
+  return {config: app.config, sites: app.sites, siteName, siteShort, live: app.live, user: session.get(), navigate};
 }
 
 function navigate(hash) {
@@ -161,7 +175,9 @@ function renderLogin() {
       app.loginMessage = null;
       sessionStorage.removeItem('dronelog.login-message');
       await startSession();
-      location.hash = `#/${HOME[token.role]}`;
+      // a link that asked for a view (the clinic's QR code opens #/request) lands there
+      const asked = parseHash().name;
+      location.hash = VIEWS[asked]?.roles.includes(token.role) ? `#/${asked}` : `#/${HOME[token.role]}`;
       route();
     } catch (error) {
       session.clear();

@@ -17,16 +17,37 @@ function ticksFor(min, max, count = 5) {
   return out;
 }
 
-/** A right-aligned label of one or two lines ending at x, centred on y. */
-function rowLabel(text, x, y) {
+// Below this width (in CSS pixels, the chart drawn 1:1) a row's label goes above its bar.
+export const NARROW = 560;
+
+/** A right-aligned label of one or two lines ending at x, centred on y; `title` (the full
+ * names behind short ones) is its tooltip. */
+function rowLabel(text, x, y, title) {
   const lines = Array.isArray(text) ? text : [text];
   const first = y - ((lines.length - 1) * 13) / 2 + 4;
-  return lines.map((line, i) => s('text', {class: i ? 'label sub' : 'label', x, y: first + i * 13, 'text-anchor': 'end'}, line));
+  return lines.map((line, i) => s('text', {class: i ? 'label sub' : 'label', x, y: first + i * 13, 'text-anchor': 'end'},
+    title ? s('title', {}, title) : null, line));
+}
+
+/** A label of one or two lines above a bar: left-aligned at x, its first line's top at top. */
+function stackedLabel(text, x, top, title) {
+  const lines = Array.isArray(text) ? text : [text];
+  return lines.map((line, i) => s('text', {class: i ? 'label sub' : 'label', x, y: top + 11 + i * 13},
+    title ? s('title', {}, title) : null, line));
+}
+
+/** The layout of horizontal bars at `width`: labels beside the bars, or above them. */
+function barLayout(width, labelWidth, rows) {
+  const narrow = width < NARROW;
+  const lines = Math.max(1, ...rows.map((row) => (Array.isArray(row.label) ? row.label.length : 1)));
+  return narrow
+    ? {narrow, labelWidth: 8, rowHeight: 34 + lines * 13, barTop: lines * 13 + 6}
+    : {narrow, labelWidth, rowHeight: 36, barTop: 0};
 }
 
 /** A time series against an allowed band: points [{t (ms), v}], band [low, high] or null. */
-export function temperatureChart({points, band, title, formatTime, unit = '°C', width = 800, height = 240}) {
-  const margin = {top: 12, right: 16, bottom: 28, left: 44};
+export function temperatureChart({points, band, title, formatTime, unit = '°C', timeLabel = '', width = 800, height = 240}) {
+  const margin = {top: 22, right: 16, bottom: 44, left: 44};
   const values = points.map((p) => p.v);
   let low = Math.min(...values, ...(band ? band : []));
   let high = Math.max(...values, ...(band ? band : []));
@@ -49,11 +70,12 @@ export function temperatureChart({points, band, title, formatTime, unit = '°C',
     svg.append(s('line', {class: 'grid', x1: margin.left, x2: width - margin.right, y1: y(tick), y2: y(tick)}),
       s('text', {class: 'axis', x: margin.left - 6, y: y(tick) + 4, 'text-anchor': 'end'}, `${tick}`));
   }
-  svg.append(s('text', {class: 'axis', x: 4, y: margin.top + 4}, unit));
-  const timeTicks = 5;
+  svg.append(s('text', {class: 'axis-title', x: 4, y: 12}, unit));
+  if (timeLabel) svg.append(s('text', {class: 'axis-title', x: width - margin.right, y: height - 4, 'text-anchor': 'end'}, timeLabel));
+  const timeTicks = Math.max(2, Math.min(5, Math.floor((width - margin.left - margin.right) / 80)));
   for (let i = 0; i <= timeTicks; i++) {
     const t = t0 + ((t1 - t0) * i) / timeTicks;
-    svg.append(s('text', {class: 'axis', x: x(t), y: height - 8, 'text-anchor': i === 0 ? 'start' : i === timeTicks ? 'end' : 'middle'}, formatTime(t)));
+    svg.append(s('text', {class: 'axis', x: x(t), y: height - 26, 'text-anchor': i === 0 ? 'start' : i === timeTicks ? 'end' : 'middle'}, formatTime(t)));
   }
   const outside = (v) => band && (v < band[0] || v > band[1]);
   const path = points.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
@@ -75,13 +97,16 @@ export function temperatureChart({points, band, title, formatTime, unit = '°C',
 
 /** Horizontal bars of a percentage: rows [{label, value (0-100 or null), note}]. */
 export function percentBars({rows, title, width = 600, labelWidth = 250}) {
-  const rowHeight = 36;
+  const layout = barLayout(width, labelWidth, rows);
+  ({labelWidth} = layout);
+  const rowHeight = layout.rowHeight;
   const height = rows.length * rowHeight + 24;
   const scale = (v) => ((width - labelWidth - 100) * v) / 100;
-  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart bars', role: 'img', 'aria-label': title}, s('title', {}, title));
+  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, width, height, class: 'chart bars', role: 'img', 'aria-label': title}, s('title', {}, title));
   rows.forEach((row, i) => {
-    const top = i * rowHeight + 6;
-    svg.append(...rowLabel(row.label, labelWidth - 8, top + 11));
+    const top = i * rowHeight + 6 + layout.barTop;
+    svg.append(...(layout.narrow ? stackedLabel(row.label, labelWidth, top - layout.barTop, row.title)
+      : rowLabel(row.label, labelWidth - 8, top + 11, row.title)));
     svg.append(s('rect', {class: 'track', x: labelWidth, y: top + 3, width: scale(100), height: 16, rx: 3}));
     if (row.value !== null && row.value !== undefined) {
       const level = row.value >= 90 ? 'good' : row.value >= 75 ? 'fair' : 'poor';
@@ -102,17 +127,20 @@ export const fmt = (v) => (v === null || v === undefined ? '—' : (Math.round(v
 
 /** Paired horizontal bars (P50 solid, P90 light) per row: rows [{label, p50, p90}]. */
 export function pairedBars({rows, title, unit, legend, width = 600, labelWidth = 250}) {
-  const rowHeight = 36;
+  const layout = barLayout(width, labelWidth, rows);
+  ({labelWidth} = layout);
+  const rowHeight = layout.rowHeight;
   const height = rows.length * rowHeight + 40;
   const max = Math.max(1, ...rows.flatMap((r) => [r.p50 ?? 0, r.p90 ?? 0]));
   const ticks = ticksFor(0, max, 4);
   const top = Math.max(max, ticks[ticks.length - 1]);
   const scale = (v) => ((width - labelWidth - 100) * v) / top;
-  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart paired', role: 'img', 'aria-label': title}, s('title', {}, title));
-  svg.append(...pairLegend(labelWidth, legend), s('text', {class: 'legend', x: width - 4, y: 13, 'text-anchor': 'end'}, unit));
+  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, width, height, class: 'chart paired', role: 'img', 'aria-label': title}, s('title', {}, title));
+  svg.append(...pairLegend(labelWidth, legend), s('text', {class: 'legend axis-title', x: width - 4, y: 13, 'text-anchor': 'end'}, unit));
   rows.forEach((row, i) => {
-    const y0 = i * rowHeight + 24;
-    svg.append(...rowLabel(row.label, labelWidth - 8, y0 + 13));
+    const y0 = i * rowHeight + 24 + layout.barTop;
+    svg.append(...(layout.narrow ? stackedLabel(row.label, labelWidth, y0 - layout.barTop, row.title)
+      : rowLabel(row.label, labelWidth - 8, y0 + 13, row.title)));
     svg.append(...pairBar(row, labelWidth, y0, scale));
   });
   for (const tick of ticks) {
@@ -143,8 +171,8 @@ export function legMatrix({rows, columns, title, unit, legend, width = 1150, lab
   const rowHeight = 36;
   const height = rows.length * rowHeight + 50;
   const columnWidth = (width - labelWidth) / columns.length;
-  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart legs', role: 'img', 'aria-label': title}, s('title', {}, title));
-  svg.append(...pairLegend(8, legend), s('text', {class: 'legend', x: 8, y: 30}, unit));
+  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, width, height, class: 'chart legs', role: 'img', 'aria-label': title}, s('title', {}, title));
+  svg.append(...pairLegend(8, legend), s('text', {class: 'legend axis-title', x: 8, y: 30}, unit));
   columns.forEach((column, c) => {
     const x = labelWidth + c * columnWidth;
     const max = Math.max(1, ...rows.flatMap((r) => [r.legs[column.name]?.p50 ?? 0, r.legs[column.name]?.p90 ?? 0]));
@@ -158,7 +186,7 @@ export function legMatrix({rows, columns, title, unit, legend, width = 1150, lab
     }
     rows.forEach((row, i) => svg.append(...pairBar(row.legs[column.name] || {}, x, i * rowHeight + 32, scale)));
   });
-  rows.forEach((row, i) => svg.append(...rowLabel(row.label, labelWidth - 12, i * rowHeight + 45)));
+  rows.forEach((row, i) => svg.append(...rowLabel(row.label, labelWidth - 12, i * rowHeight + 45, row.title)));
   return svg;
 }
 
@@ -167,7 +195,8 @@ export function trendBars({days, title, width = 1150, height = 190}) {
   const margin = {top: 10, right: 8, bottom: 22, left: 36};
   const slot = (width - margin.left - margin.right) / Math.max(1, days.length);
   const y = (v) => margin.top + (1 - v / 100) * (height - margin.top - margin.bottom);
-  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart trend', role: 'img', 'aria-label': title}, s('title', {}, title));
+  const svg = s('svg', {viewBox: `0 0 ${width} ${height}`, width, height, class: 'chart trend', role: 'img', 'aria-label': title}, s('title', {}, title));
+  const every = Math.max(1, Math.ceil(days.length / Math.max(2, Math.floor(width / 56))));
   for (const tick of [0, 50, 100]) {
     svg.append(s('line', {class: 'grid', x1: margin.left, x2: width - margin.right, y1: y(tick), y2: y(tick)}),
       s('text', {class: 'axis', x: margin.left - 4, y: y(tick) + 4, 'text-anchor': 'end'}, `${tick}%`));
@@ -180,7 +209,7 @@ export function trendBars({days, title, width = 1150, height = 190}) {
       svg.append(s('rect', {class: `bar bar-${level}`, x: x0 + slot * 0.15, y: y(d.value), width: slot * 0.7, height: y(0) - y(d.value)},
         s('title', {}, `${d.day}: ${d.value.toFixed(1)}%`)));
     }
-    if (i % 5 === 0 || i === days.length - 1) {
+    if (i % every === 0 || i === days.length - 1) {
       svg.append(s('text', {class: 'axis', x: x0 + slot / 2, y: height - 6, 'text-anchor': 'middle'}, d.day.slice(5)));
     }
   });

@@ -6,25 +6,35 @@ import {h} from './dom.js';
 import {t} from './i18n.js';
 
 const PATTERN = '[A-Za-z0-9=+&%._\\-]{1,64}';
+const FRAMING = /^[\x00-\x20\x7f]+|[\x00-\x20\x7f]+$/g; // spaces and controls: STX, ETX, CR, LF, tab
+const AIM_PREFIX = /^\][A-Za-z][0-9A-Za-z]/; // a symbology identifier such as "]C1"
 
-/** {el, input}: `onScan(value)` runs on Enter (and after a camera read). */
-export function scanField({id, label, onScan, pattern = PATTERN, required = true}) {
+/** A typed or scanned barcode in its canonical form: the mirror of canonical_barcode in
+ * dronelog/domain/barcodes.py (tests/data/barcode_cases.json holds the cases both run). */
+export function canonicalBarcode(raw) {
+  const value = String(raw).replace(FRAMING, '').replace(AIM_PREFIX, '').replace(FRAMING, '');
+  return value.replace(/[a-z]+/g, (letters) => letters.toUpperCase()); // ASCII only, like the server
+}
+
+/** {el, input}: `onScan(value)` runs on Enter (and after a camera read) with the value as
+ * `normalise` leaves it (barcode fields pass canonicalBarcode; ids keep their case). */
+export function scanField({id, label, onScan, pattern = PATTERN, required = true, normalise = (value) => value.trim()}) {
   const input = h('input', {id, name: id, autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false',
     required, pattern, maxlength: 64, inputmode: 'text', enterkeyhint: 'done'});
   input.addEventListener('keydown', (event) => {
     if (event.key !== 'Enter') return;
     event.preventDefault();
-    const value = input.value.trim();
-    if (value && input.checkValidity()) onScan?.(value);
+    input.value = normalise(input.value);
+    if (input.value && input.checkValidity()) onScan?.(input.value);
   });
   const camera = 'BarcodeDetector' in window
     ? h('button', {type: 'button', class: 'secondary camera-button', 'aria-label': t('scan.camera.label', {what: label}),
-      onclick: () => readWithCamera(input, onScan)}, t('scan.camera'))
+      onclick: () => readWithCamera(input, onScan, normalise)}, t('scan.camera'))
     : null;
   return {el: h('div', {class: 'field'}, h('label', {for: id}, label), h('div', {class: 'scan-row'}, input, camera)), input};
 }
 
-async function readWithCamera(input, onScan) {
+async function readWithCamera(input, onScan, normalise) {
   let stream;
   const video = h('video', {class: 'camera-video', autoplay: true, muted: true, playsinline: true});
   const stop = h('button', {type: 'button', class: 'secondary'}, t('close'));
@@ -45,9 +55,9 @@ async function readWithCamera(input, onScan) {
     while (open) {
       const codes = await detector.detect(video).catch(() => []);
       if (codes.length) {
-        input.value = codes[0].rawValue;
+        input.value = normalise(codes[0].rawValue);
         close();
-        onScan?.(input.value.trim());
+        onScan?.(input.value);
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 250));

@@ -138,11 +138,58 @@ def _user(row) -> User:
     return User(row.id, Role(row.role), row.site_id, row.display_name)
 
 
-def list_users(connection: Connection) -> list:
-    """Every user, without password hashes."""
-    return connection.execute(select(USER.c.id, USER.c.display_name, USER.c.role,
-                                     USER.c.site_id, USER.c.active, USER.c.created_at)
-                              .order_by(USER.c.id)).all()
+def list_users(connection: Connection, limit: int | None = None, offset: int = 0,
+               role: Role | None = None, user_id: str | None = None) -> list:
+    """Users by id, without password hashes: a page of them, of one role, or one user."""
+    query = select(USER.c.id, USER.c.display_name, USER.c.role, USER.c.site_id,
+                   USER.c.active, USER.c.created_at).order_by(USER.c.id)
+    if role is not None:
+        query = query.where(USER.c.role == role.value)
+    if user_id is not None:
+        query = query.where(USER.c.id == user_id)
+    return connection.execute(query.limit(limit).offset(offset)).all()
+
+
+def count_users(connection: Connection, role: Role | None = None) -> int:
+    query = select(func.count()).select_from(USER)
+    if role is not None:
+        query = query.where(USER.c.role == role.value)
+    return connection.execute(query).scalar_one()
+
+
+def list_tokens(connection: Connection, now: datetime, limit: int, offset: int = 0,
+                user_id: str | None = None, role: Role | None = None,
+                live_only: bool = True) -> tuple[list, int]:
+    """Tokens, newest first, as their stored SHA-256 (never the token itself) with their
+    user: those still usable (not revoked, not expired, an active user's), or every one;
+    and how many there are."""
+    query = select(TOKEN.c.token_hash, TOKEN.c.user_id, TOKEN.c.created_at,
+                   TOKEN.c.expires_at, TOKEN.c.revoked_at, USER.c.role, USER.c.active
+                   ).join(USER, USER.c.id == TOKEN.c.user_id)
+    if user_id is not None:
+        query = query.where(TOKEN.c.user_id == user_id)
+    if role is not None:
+        query = query.where(USER.c.role == role.value)
+    if live_only:
+        query = query.where(and_(TOKEN.c.revoked_at.is_(None), TOKEN.c.expires_at > now,
+                                 USER.c.active.is_(True)))
+    total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = connection.execute(query.order_by(TOKEN.c.created_at.desc(), TOKEN.c.token_hash)
+                              .limit(limit).offset(offset)).all()
+    return rows, total
+
+
+def revoke_token_by_hash(connection: Connection, token_hash: str, now: datetime) -> str:
+    """Revoke one token, named by its SHA-256 (what the token list shows); its user's id.
+    An unknown token is an error; revoking a revoked one changes nothing."""
+    user_id = connection.execute(select(TOKEN.c.user_id).where(
+        TOKEN.c.token_hash == token_hash)).scalar()
+    if user_id is None:
+        raise AccountError(f"no token {token_hash[:12]}…")
+    connection.execute(update(TOKEN).where(and_(TOKEN.c.token_hash == token_hash,
+                                                TOKEN.c.revoked_at.is_(None)))
+                       .values(revoked_at=now))
+    return user_id
 
 
 def update_user(connection: Connection, user_id: str, now: datetime, *,

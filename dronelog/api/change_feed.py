@@ -10,8 +10,9 @@ committed. So nothing is read while nothing is committed, and no reader runs whi
 is attached: the first stream starts it, the last one to leave stops it.
 
 Each stream has a bounded queue: a client that falls `stream_queue_events` behind is sent a
-`reset` (re-read the state) and goes on from the feed's position; the frames are encoded once
-and shared, so a queue holds references only.
+`reset` (re-read the state) and goes on from the feed's position. The frames are encoded once,
+and each read's frames for a filter are joined once into one chunk that every stream with
+that filter sends as it is, so a queue holds references only and a stream's turn is one write.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import anyio
 import psycopg
@@ -36,47 +38,72 @@ TOO_SLOW = b"the client fell too far behind; re-read the state"
 RETRY_S = 1.0  # after a failed read or a lost listening connection
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One read's changes for one filter, and their frames joined once for every stream of
+    that filter, the feed's position (`id:`) on the last frame."""
+
+    changes: tuple[live.Change, ...]
+    chunk: bytes
+
+
 class Subscription:
-    """One stream's place in the feed: the changes for it not yet sent, at most `limit`."""
+    """One stream's place in the feed: the batches for it not yet sent, at most `limit`
+    changes."""
 
     def __init__(self, wanted: live.Filter, limit: int) -> None:
         self.wanted = wanted
         self.seen: live.Seen | None = None  # what its catch-up sent (a resumed stream)
         self._limit = limit
-        self._queued: deque[live.Change] = deque()
+        self._queued: deque[Batch] = deque()
+        self._backlog = 0
         self._mark: live.Mark | None = None  # the feed's position after the newest queued
         self._reset: tuple[bytes, live.Mark] | None = None
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future | None = None
         self.resets = 0
 
     @property
     def backlog(self) -> int:
         """Changes queued, not yet sent."""
-        return len(self._queued)
+        return self._backlog
 
-    def offer(self, changes: list[live.Change], mark: live.Mark) -> None:
-        """Queue `changes` (already filtered for this stream); overflowing means a reset."""
-        if not changes:
+    def offer(self, batch: Batch, mark: live.Mark) -> None:
+        """Queue `batch` (already filtered for this stream); overflowing means a reset."""
+        if not batch.changes:
             return
-        if len(self._queued) + len(changes) > self._limit:
+        if self._backlog + len(batch.changes) > self._limit:
             self._queued.clear()
+            self._backlog = 0
             self.reset(TOO_SLOW, mark)
             return
-        self._queued.extend(changes)
+        self._queued.append(batch)
+        self._backlog += len(batch.changes)
         self._mark = mark
-        self._ready.set()
+        self._wake()
 
     def reset(self, reason: bytes, mark: live.Mark) -> None:
         """Send a reset next, with the feed's position: what follows comes after it."""
         self._reset, self._mark, self.seen = (reason, mark), None, None
         self.resets += 1
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _wake_up(self._waiter)
 
     async def next(self, timeout: float, feed: live.Mark | None) -> bytes:
-        """What to send next (empty if nothing came within `timeout`)."""
-        with anyio.move_on_after(timeout):
-            await self._ready.wait()
-        self._ready.clear()
+        """What to send next (empty if nothing came within `timeout`). Plain asyncio: this
+        runs once per stream per batch, and anyio's timeouts and events cost more than the
+        rest of the stream's work."""
+        if not self._queued and self._reset is None:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, _wake_up, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         return self._drain(feed)
 
     def _drain(self, feed: live.Mark | None) -> bytes:
@@ -84,16 +111,24 @@ class Subscription:
         if self._reset:
             reason, mark = self._reset
             out, self._reset = b"id: %s\n" % mark.id.encode() + RESET % reason, None
-        queued, self._queued = self._queued, deque()
-        if self.seen is not None:
-            queued = [c for c in queued if not self.seen.already(c)]
-            if feed is not None and self.seen.outgrown(feed):  # None: the feed stopped
-                self.seen = None
-        if queued and self._mark:
-            frames = [c.frame for c in queued]
+        queued, self._queued, self._backlog = self._queued, deque(), 0
+        if not queued:
+            return out
+        if self.seen is None:  # the batches as the feed built them, shared with others
+            return out + b"".join(batch.chunk for batch in queued)
+        changes = [c for batch in queued for c in batch.changes if not self.seen.already(c)]
+        if feed is not None and self.seen.outgrown(feed):  # None: the feed stopped
+            self.seen = None
+        if changes and self._mark:
+            frames = [c.frame for c in changes]
             frames[-1] = b"id: %s\n" % self._mark.id.encode() + frames[-1]
             out += b"".join(frames)
         return out
+
+
+def _wake_up(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class ChangeFeed:
@@ -169,11 +204,18 @@ class ChangeFeed:
                     self._fan_out(changes, mark)
 
     def _fan_out(self, changes: list[live.Change], mark: live.Mark) -> None:
+        """Each filter's batch built once and handed to every stream with that filter."""
         self.mark = mark
+        cursor_line = b"id: %s\n" % mark.id.encode()
         for wanted, group in list(self._groups.items()):
-            passing = [c for c in changes if wanted.passes(c)]
+            passing = tuple(c for c in changes if wanted.passes(c))
+            if not passing:
+                continue
+            frames = [c.frame for c in passing]
+            frames[-1] = cursor_line + frames[-1]
+            batch = Batch(passing, b"".join(frames))
             for subscription in group:
-                subscription.offer(passing, mark)
+                subscription.offer(batch, mark)
 
     async def _listen(self) -> None:
         """PostgreSQL: wake the reader at every notification; reconnect when the link

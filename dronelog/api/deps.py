@@ -5,10 +5,12 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import BeforeValidator
 from sqlalchemy import Connection
 
 from dronelog.api.accounts import Role, User, user_for_token
 from dronelog.api.problems import Problem
+from dronelog.domain.barcodes import canonical_barcode
 
 
 def connection(request: Request) -> Iterator[Connection]:
@@ -18,8 +20,10 @@ def connection(request: Request) -> Iterator[Connection]:
 
 # scope="function": commit before the response is sent, so a client told 201 can read its write
 ConnectionDep = Annotated[Connection, Depends(connection, scope="function")]
-# The contract's barcode (dronelog.contract.messages.Barcode): nothing else can be stored.
-BarcodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$")]
+# The contract's barcode (dronelog.contract.messages.Barcode): nothing else can be stored. A
+# typed or scanned one is looked up in its canonical form (dronelog/domain/barcodes.py).
+BarcodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$"),
+                        BeforeValidator(canonical_barcode)]
 MAX_OFFSET = 10_000_000  # beyond any table here; keeps numbers within the databases' integers
 # Days a report or a listing can ask for: beyond them, time-zone arithmetic overflows.
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)

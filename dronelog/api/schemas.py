@@ -137,6 +137,42 @@ class AlertPublic(BaseModel):
     resolution_note: str | None = None
 
 
+class AlertGroupPublic(BaseModel):
+    """Alerts shown as one entry (dronelog/api/alert_groups.py): the specimens of one kind of
+    alert on one flight and container, or a single alert. `alerts` lists at most 100 of them;
+    `count` is how many match the filters, `counts` by state."""
+
+    key: str
+    kind: str
+    severity: str
+    state: str
+    subject_kind: str  # cargo: a flight's or a box's specimens; else the single alert's
+    flight_id: str | None = None
+    container_id: str | None = None
+    site_id: str | None = None
+    drone_id: str | None = None
+    opened_at: datetime
+    last_opened_at: datetime
+    count: int
+    counts: dict[str, int]
+    alerts: list[AlertPublic]
+
+
+class AcknowledgeMany(BaseModel):
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        min_length=1, max_length=200, description="at most 200 alerts in one request")
+
+
+class AlertSkipped(BaseModel):
+    id: int
+    state: str | None  # None: no such alert
+
+
+class AcknowledgedMany(BaseModel):
+    acknowledged: list[int]
+    skipped: list[AlertSkipped]  # not open (someone else was first) or unknown
+
+
 class ResolveRequest(BaseModel):
     note: FreeText
 
@@ -177,6 +213,12 @@ class FlightDetail(FlightSummary):
     track: dict  # GeoJSON FeatureCollection: the flown line and its points' times
 
 
+class PayloadBand(BaseModel):
+    temperature_class: str
+    low_c: float
+    high_c: float
+
+
 class DronePublic(BaseModel):
     drone_id: str
     display_name: str | None = None  # the registry's, set by an administrator
@@ -191,12 +233,21 @@ class DronePublic(BaseModel):
     heading_deg: float | None = None
     flight_id: str | None = None
     flight_state: str | None = None
+    # link freshness from when the newest report was received (its device time can lie)
+    last_received: datetime | None = None
+    received_age_s: float | None = None
+    payload_bands: list[PayloadBand] = Field(
+        default_factory=list, description="the allowed ranges of the temperature classes on "
+        "board its current flight: a box reading outside any of them is out of band")
 
 
 class SitePublic(BaseModel):
     id: str
     name_zh: str
     name_en: str
+    short_zh: str | None = Field(None, description="for narrow labels; the full name is the "
+                                 "tooltip")
+    short_en: str | None = None
     kind: str
     lat: float
     lon: float
@@ -220,3 +271,79 @@ class DeadLetterPublic(BaseModel):
     reason: str
     event_id: str | None = None
     payload: str  # as text (invalid UTF-8 replaced), at most 2,000 characters
+
+
+# --- the turnaround report over a period (turnaround/period_report.py) --------------------
+
+class PeriodGroup(BaseModel):
+    origin_site_id: str
+    destination_site_id: str
+    priority: str
+    kind: str
+    specimens: int
+    received: int
+    on_time: int
+    on_time_pct: float | None
+    excursions: int
+    rejections: int
+    p50_min: float | None = Field(description="collected to received, minutes")
+    p90_min: float | None
+    n: int = Field(description="how many values the end-to-end percentiles are of")
+    p50_collected_to_loaded_min: float | None
+    p90_collected_to_loaded_min: float | None
+    n_collected_to_loaded: int
+    p50_loaded_to_took_off_min: float | None
+    p90_loaded_to_took_off_min: float | None
+    n_loaded_to_took_off: int
+    p50_flight_min: float | None
+    p90_flight_min: float | None
+    n_flight: int
+    p50_landed_to_received_min: float | None
+    p90_landed_to_received_min: float | None
+    n_landed_to_received: int
+
+
+class PeriodRoute(BaseModel):
+    origin_site_id: str
+    destination_site_id: str
+    specimens: int
+    excursions: int
+
+
+class PeriodRejections(BaseModel):
+    reason: str
+    site_id: str | None
+    count: int
+
+
+class PeriodDiscrepancies(BaseModel):
+    site_id: str | None
+    finding: str
+    count: int
+
+
+class PeriodRequests(BaseModel):
+    origin_site_id: str
+    destination_site_id: str
+    priority: str
+    requests: int
+    picked_up: int
+    by_courier: int
+    cancelled: int
+    request_to_pickup_p50_min: float | None
+    request_to_pickup_p90_min: float | None
+
+
+class PeriodReport(BaseModel):
+    first_day: str
+    last_day: str
+    timezone: str
+    groups: list[PeriodGroup]
+    routes: list[PeriodRoute] = Field(description="excursions per route")
+    rejections: list[PeriodRejections] = Field(description="per reason and site")
+    discrepancies: list[PeriodDiscrepancies] = Field(description="manifest discrepancies "
+                                                     "opened in the period, per site and "
+                                                     "finding")
+    requests: list[PeriodRequests] = Field(
+        default_factory=list, description="transport requests made in the period: request "
+        "to pickup per route and priority (dronelog/dispatch/service_level.py)")

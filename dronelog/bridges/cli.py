@@ -41,7 +41,7 @@ _OUTBOX = click.option("--outbox/--no-outbox", default=None,
                        "again when late or after a reconnect  [default: DRONELOG_RECEIPTS]")
 _OUTBOX_FILE = click.option("--outbox-file", type=click.Path(dir_okay=False, path_type=Path),
                             default=None, help="the outbox's SQLite file  [default: "
-                            ".dronelog/outbox-<client id prefix>.sqlite]")
+                            "<DRONELOG_HOME>/outbox-<client id prefix>.sqlite]")
 _PLAN_AGE = click.option("--plan-max-age", type=click.FloatRange(0.1, 24 * 30), default=12.0,
                          show_default=True,
                          help="hours: an unflown plan older than this names no take-off")
@@ -93,7 +93,7 @@ def _outbox(settings: Settings, enabled: bool | None, path: Path | None, prefix:
 
     if not (settings.receipts if enabled is None else enabled):
         return None
-    path = path or Path(".dronelog") / f"outbox-{prefix}.sqlite"
+    path = path or settings.home / f"outbox-{prefix}.sqlite"
     outbox = Outbox(SqliteStore(path), max_events=200_000)
     log.info("outbox", file=str(path), **outbox.report().fields())
     return outbox

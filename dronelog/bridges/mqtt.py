@@ -1,7 +1,7 @@
 """The bridges' MQTT edges (paho-mqtt 2.x), as a real drone would use them.
 
 - `ContractPublisher`: one client per drone, as in the field and in the simulator
-  (simulators/publisher.py): each registers its drone's `online: false, reason: "will"`
+  (dronelog_sim/publisher.py): each registers its drone's `online: false, reason: "will"`
   status as its last will, so a bridge that dies is announced as a lost link of the drones
   it carried. Everything is published at QoS 1 to the contract's topics; statuses retained.
   Client ids are stable (`<prefix>-<drone>`): two bridges side by side need two prefixes.

@@ -18,7 +18,17 @@ from datetime import timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from dronelog.domain.barcodes import canonical_barcode
 
 SCHEMA_VERSION = 1
 
@@ -29,12 +39,24 @@ Identifier = Annotated[
         description="site, drone, flight, container, seal or staff id: letters, digits, _ . -",
     ),
 ]
+
+
+def _canonical(value):
+    return canonical_barcode(value) if isinstance(value, str) else value
+
+
 Barcode = Annotated[
     str,
     Field(
         pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$",
-        description="specimen barcode or blood unit donation number (ISBT 128 characters allowed)",
+        description="specimen barcode or blood unit donation number (ISBT 128 characters "
+                    "allowed); stored in its canonical form: a scanner's framing (AIM "
+                    "symbology identifier, STX/ETX, CR/LF, tab) and surrounding spaces "
+                    "removed, in upper case",
     ),
+    # runs before the pattern: every entrance stores the canonical form
+    # (dronelog/domain/barcodes.py), so a lower-case or framed scan is the same specimen
+    BeforeValidator(_canonical),
 ]
 
 # Free text may hold tabs and line breaks, but no other control character (C0, DEL and C1,

@@ -170,6 +170,11 @@ def render_or(fallback: str, code: str, params: Mapping, language: str = "zh",
         return fallback
 
 
+def priority_name(priority: str | None, language: str) -> str:
+    """A priority as the texts name it: 急诊 / STAT, 加急 / Urgent, 常规 / Routine."""
+    return _PRIORITY[language].get(priority or "", priority or "")
+
+
 def _variant(code: str, params: Mapping) -> str:
     if code == "breach" and params.get("received_at"):
         return "breach.received"

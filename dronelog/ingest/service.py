@@ -155,7 +155,7 @@ class Ingester:
             return
         for receipt in receipts:
             try:
-                published = self.source.publish(receipt.topic, receipt.payload())
+                published = self.source.publish(receipt.topic, receipt.payload)
             except Exception as error:
                 published = False
                 log.error("receipt publish failed", topic=receipt.topic, error=repr(error)[:300])
@@ -164,7 +164,7 @@ class Ingester:
             else:
                 self.stats.receipts_failed += 1
                 log.warning("receipt not published", topic=receipt.topic,
-                            events=len(receipt.receipt.events))
+                            events=receipt.events)
 
     def _flush(self) -> None:
         """Store and acknowledge what was received before the stop."""

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -63,3 +65,35 @@ def migrate(engine: Engine, revision: str = "head", attempts: int = 10) -> None:
             if attempt == attempts:
                 raise
             time.sleep(0.2 * attempt)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """A database a reader cannot use as it is: missing, not migrated, or unreachable."""
+
+
+def open_existing(url: str, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine on a database that exists and is migrated to this version's head, for
+    commands that only read: they never create a database file nor run a migration."""
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(parsed.database).is_file():
+            raise DatabaseUnavailable(
+                f"no database at {parsed.database}: nothing has been recorded here yet (start "
+                "`dronelog demo` or the services, or set DRONELOG_HOME / DRONELOG_DATABASE_URL "
+                "to where the data is)")
+    engine = create_db_engine(url, sqlite_synchronous)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except DBAPIError as error:
+        engine.dispose()
+        raise DatabaseUnavailable(f"cannot reach the database {shown}: "
+                                  f"{str(error.orig).strip().splitlines()[0]}") from error
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    if current != head:
+        engine.dispose()
+        state = "is empty (no dronelog tables)" if current is None else f"is at {current}"
+        raise DatabaseUnavailable(f"the database {shown} {state}; this dronelog needs "
+                                  f"{head}: run `dronelog db upgrade`")
+    return engine

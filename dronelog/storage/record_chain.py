@@ -11,14 +11,13 @@ and run this code could rebuild a whole chain: anchor the head elsewhere (docs/t
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, text
 
-from dronelog.storage.portable import as_utc
+from dronelog.storage.portable import as_utc, pages
 from dronelog.storage.tables import AuditEntry, RecordSeal
 
 GENESIS = "0" * 64
@@ -85,7 +84,8 @@ class ChainBreak:
 def verify(connection: Connection, chain: Chain) -> tuple[int, ChainBreak | None]:
     """Walk the chain in id order: how many rows, and the first broken link."""
     previous, count = GENESIS, 0
-    for row in _rows(connection, chain.table):
+    for row in (row for page in pages(connection, chain.table, chain.table.c.id, 5000)
+                for row in page):
         count += 1
         if row.prev_hash != previous:
             return count, ChainBreak(chain.name, row.id, "the row does not follow the one "
@@ -97,15 +97,3 @@ def verify(connection: Connection, chain: Chain) -> tuple[int, ChainBreak | None
         previous = row.hash
     return count, None
 
-
-def _rows(connection: Connection, table: Table, chunk: int = 5000) -> Iterator:
-    last = None
-    while True:
-        query = select(table).order_by(table.c.id).limit(chunk)
-        if last is not None:
-            query = query.where(table.c.id > last)
-        rows = connection.execute(query).all()
-        yield from rows
-        if len(rows) < chunk:
-            return
-        last = rows[-1].id

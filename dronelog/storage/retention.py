@@ -1,7 +1,9 @@
 """Retention of telemetry: thin it out after a while, drop it after longer.
 
-Two knobs (settings): after `telemetry_full_days` only the first report of each drone in
-each minute is kept; after `telemetry_retention_days` nothing is (0 keeps it forever).
+Two knobs (settings), both off by default: after `telemetry_full_days` only the first
+report of each drone in each minute is kept; after `telemetry_retention_days` nothing is
+(None or 0 keeps it). Settings refuse either under 731 days: CAAC AC-92-FS-002 wants flight
+data kept for 24 calendar months (docs/operations.md, "Retention").
 Custody events, flight events and alerts are never touched: they are the record.
 
 Telemetry can be deleted only here: the table's trigger refuses a DELETE unless the
@@ -40,8 +42,8 @@ class RetentionRun:
     thinned_until: datetime | None = None
 
 
-def run(connection: Connection, now: datetime, full_days: float, retention_days: float,
-        max_days: int = 7) -> RetentionRun:
+def run(connection: Connection, now: datetime, full_days: float | None,
+        retention_days: float | None, max_days: int = 7) -> RetentionRun:
     """One pass: partitions ahead, expired telemetry out, up to `max_days` days thinned.
     Run it in one transaction: the permit to delete telemetry lasts as long as it."""
     connection.execute(insert(PERMIT).values(holder="retention"))
@@ -50,8 +52,8 @@ def run(connection: Connection, now: datetime, full_days: float, retention_days:
     return result
 
 
-def _run(connection: Connection, now: datetime, full_days: float, retention_days: float,
-         max_days: int) -> RetentionRun:
+def _run(connection: Connection, now: datetime, full_days: float | None,
+         retention_days: float | None, max_days: int) -> RetentionRun:
     result = RetentionRun()
     partitioned = partitions.is_partitioned(connection)
     if partitioned:
@@ -62,9 +64,9 @@ def _run(connection: Connection, now: datetime, full_days: float, retention_days
         if partitioned:
             result.partitions_dropped = _drop_months_before(connection, cutoff, now)
         result.rows_deleted = _delete_before(connection, cutoff, now)
-    thin_before = now - timedelta(days=full_days)
-    result.rows_thinned, result.thinned_until = _thin(connection, thin_before, cutoff,
-                                                      max_days, now)
+    if full_days:
+        result.rows_thinned, result.thinned_until = _thin(
+            connection, now - timedelta(days=full_days), cutoff, max_days, now)
     return result
 
 

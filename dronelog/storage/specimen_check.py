@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, select
 
 from dronelog.domain.custody_rules import RANK, DescriptionSource, description_source
 from dronelog.storage import record_chain
+from dronelog.storage.portable import pages
 from dronelog.storage.tables import CustodyEvent, RecordSeal, Specimen
 
 SPECIMEN = Specimen.__table__
@@ -108,14 +109,7 @@ def _legacy_break(connection: Connection) -> SpecimenBreak | None:
 
 
 def _chunks(connection: Connection, size: int = 500) -> Iterator[tuple[Any, dict]]:
-    last = None
-    while True:
-        query = select(SPECIMEN).order_by(SPECIMEN.c.barcode).limit(size)
-        if last is not None:
-            query = query.where(SPECIMEN.c.barcode > last)
-        specimens = connection.execute(query).all()
-        if not specimens:
-            return
+    for specimens in pages(connection, SPECIMEN, SPECIMEN.c.barcode, size):
         barcodes = [row.barcode for row in specimens]
         described: dict[str, dict[str, Any]] = {barcode: {} for barcode in barcodes}
         for event in connection.execute(select(EVENT).where(
@@ -123,4 +117,3 @@ def _chunks(connection: Connection, size: int = 500) -> Iterator[tuple[Any, dict
             described[event.barcode][str(event.event_id)] = event
         for specimen in specimens:
             yield specimen, described[specimen.barcode]
-        last = barcodes[-1]

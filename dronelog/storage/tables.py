@@ -32,6 +32,10 @@ class Site(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name_zh: str = Field(max_length=200)
     name_en: str = Field(max_length=200)
+    # what a narrow label shows (a route in the report, a map label); the full name is its
+    # tooltip. None: the dashboards shorten the full name themselves
+    short_zh: str | None = Field(default=None, max_length=40)
+    short_en: str | None = Field(default=None, max_length=40)
     kind: str = Field(max_length=32)
     lat: float
     lon: float
@@ -52,6 +56,8 @@ class Drone(SQLModel, table=True):
     home_site_id: str | None = Field(default=None, max_length=64)
     retired: bool = Field(default=False, sa_column=Column(Boolean, nullable=False,
                                                            server_default=false()))
+    registration_number: str | None = Field(
+        default=None, max_length=64, description="real-name registration number (实名登记号)")
 
 
 class DroneStatusEvent(SQLModel, table=True):
@@ -344,6 +350,8 @@ class AlertChange(SQLModel, table=True):
     published: bool = Field(default=False, index=True)
     webhook_delivered: bool = False
     webhook_attempts: int = 0
+    # the notifications have planned their messages of this change (dronelog/notify/)
+    notices_planned: bool = Field(default=False, index=True)
 
 
 class JobLease(SQLModel, table=True):
@@ -510,3 +518,116 @@ class LoginClient(SQLModel, table=True):
     user_id: str = Field(primary_key=True, max_length=64)
     client: str = Field(primary_key=True, max_length=64)
     last_success_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+# --- transport requests (domain/requests.py) --------------------------------------------------
+
+
+class TransportRequestRow(SQLModel, table=True):
+    """A site's request to carry its sealed boxes, where it stands now. Every change is also
+    a `request_change` row."""
+
+    __tablename__ = "transport_request"
+    __table_args__ = (Index("ix_transport_request_state_ready", "state", "ready_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    origin_site_id: str = Field(max_length=64)
+    destination_site_id: str = Field(max_length=64)
+    priority: str = Field(max_length=16)
+    state: str = Field(max_length=16)
+    source: str = Field(max_length=16, description="site, schedule")
+    schedule_key: str | None = Field(default=None, max_length=64, unique=True,
+                                     description="one day's fixed departure, created once")
+    containers: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    requested_at: datetime = Field(sa_column=_utc(nullable=False))
+    ready_at: datetime = Field(sa_column=_utc(nullable=False))
+    requested_by: str = Field(max_length=80)
+    carrier: str | None = Field(default=None, max_length=16)
+    drone_id: str | None = Field(default=None, max_length=64)
+    drone_registration: str | None = Field(default=None, max_length=64)
+    flight_id: str | None = Field(default=None, max_length=64, index=True)
+    planned_departure: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    approval_ref: str | None = Field(default=None, max_length=64)
+    flight_held: bool = False
+    courier_id: str | None = Field(default=None, max_length=64)
+    picked_up_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    delivered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class RequestChange(SQLModel, table=True):
+    """One state change of a transport request, attributed: the request's history, and what
+    the notifications route (`notified_at` is theirs to set)."""
+
+    __tablename__ = "request_change"
+    __table_args__ = (Index("ix_request_change_request", "request_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(max_length=64)
+    action: str = Field(max_length=16)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    at: datetime = Field(sa_column=_utc(nullable=False, index=True))
+    by: str = Field(max_length=80)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    notified_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+# --- notifications (domain/notifications.py, dronelog/notify/) -------------------------------
+
+
+class NotificationRoute(SQLModel, table=True):
+    """What goes where: a source and what it takes of it, a channel (its name in
+    DRONELOG_NOTIFY_CHANNELS) and recipients, quiet hours, an escalation tier, a report's
+    schedule. Lists are JSON arrays; an empty one takes all."""
+
+    __tablename__ = "notification_route"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80)
+    source: str = Field(max_length=16)
+    channel: str = Field(max_length=64)
+    recipients: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    alert_kinds: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    site_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    priorities: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    min_severity: str | None = Field(default=None, max_length=16)
+    after_min: int = 0
+    quiet_start: str | None = Field(default=None, max_length=5)
+    quiet_end: str | None = Field(default=None, max_length=5)
+    language: str = Field(default="zh", max_length=2)
+    period: str | None = Field(default=None, max_length=8)
+    send_at: str | None = Field(default=None, max_length=5)
+    active: bool = True
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+    updated_by: str = Field(max_length=80)
+
+
+class Notification(SQLModel, table=True):
+    """One message to send, once per `dedupe_key` (the route and what it is about): planned,
+    then sent, or retried until it is failed. Rows sent together as a digest share their
+    `delivery`."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_state_not_before", "state", "not_before"),
+                      Index("ix_notification_channel_sent", "channel", "sent_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    route_id: int = Field(index=True)
+    source: str = Field(max_length=16)
+    subject: str = Field(max_length=128)
+    channel: str = Field(max_length=64)
+    recipients: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    language: str = Field(default="zh", max_length=2)
+    title: str = Field(max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    attachment: str | None = Field(default=None, sa_column=Column(Text, nullable=True),
+                                   description="what to attach, built when sent (JSON)")
+    state: str = Field(max_length=16)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    not_before: datetime = Field(sa_column=_utc(nullable=False))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    delivery: str | None = Field(default=None, max_length=32)

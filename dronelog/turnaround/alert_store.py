@@ -132,6 +132,24 @@ def acknowledge(connection: Connection, alert_id: int, by: str, now: datetime) -
     _record(connection, alert_id, "acknowledged", now, by, None)
 
 
+def acknowledge_many(connection: Connection, alert_ids: list[int], by: str,
+                     now: datetime) -> list[int]:
+    """Acknowledge the open alerts among `alert_ids` in one conditional UPDATE (a dispatcher
+    working through a box's excursion, one entry of many tubes); the ids it acknowledged.
+    An id that is not open (someone else, or the sweep, was first) is left as it is; the
+    caller tells which."""
+    changed = sorted(connection.execute(
+        update(ALERT).where(and_(ALERT.c.id.in_(alert_ids),
+                                 ALERT.c.state == AlertState.OPEN.value))
+        .values(state=AlertState.ACKNOWLEDGED.value, acknowledged_at=now, acknowledged_by=by)
+        .returning(ALERT.c.id)).scalars())
+    if changed:
+        connection.execute(insert(CHANGE), [_change_row(alert_id, "acknowledged", now, by, None)
+                                            for alert_id in changed])
+        announce(connection)
+    return changed
+
+
 def resolve(connection: Connection, alert_id: int, by: str, note: str, now: datetime) -> None:
     """Resolve an open or acknowledged alert by hand. Conditional like `acknowledge`: a
     second resolution, whether by a person or by the sweep, finds it resolved and changes

@@ -283,3 +283,23 @@ def barcodes_on_flights(connection: Connection, flight_ids: Iterable[str]) -> se
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(seconds=60)
 
+
+
+def flights_in_air(connection: Connection) -> list:
+    """The flights in the air (`flight_tracking` rows): the sweep's and the notices' one
+    query."""
+    return connection.execute(select(FLIGHT_TRACKING).where(
+        FLIGHT_TRACKING.c.state.in_(("airborne", "diverted")))).all()
+
+
+def cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str, list]:
+    """Specimens in transit (`specimen_tracking` rows), by flight, in one query per 500
+    flights."""
+    cargo: dict[str, list] = {}
+    for chunk in _chunks(flight_ids):
+        rows = connection.execute(select(SPECIMEN_TRACKING).where(and_(
+            SPECIMEN_TRACKING.c.flight_id.in_(chunk),
+            SPECIMEN_TRACKING.c.state == "in_transit")))
+        for row in rows:
+            cargo.setdefault(row.flight_id, []).append(row)
+    return cargo

@@ -21,8 +21,12 @@ from sqlalchemy import Connection, Engine
 
 from dronelog.clock import Clock, SystemClock
 from dronelog.config import Settings
+from dronelog.dispatch import departures, progress
+from dronelog.domain.dispatch import DispatchRules
 from dronelog.domain.stability import SpecimenLimits
 from dronelog.ingest.mqtt_source import BrokerAddress
+from dronelog.notify.channels import Channels
+from dronelog.notify.service import Notifier, NotifyRun
 from dronelog.storage import retention, telemetry_seal
 from dronelog.turnaround import rebuild, report, sweep, tracker
 from dronelog.turnaround.lease import release_lease, take_lease
@@ -44,8 +48,11 @@ class TurnaroundJobs:
                                       off_route_corridor_m=settings.off_route_corridor_m,
                                       battery_reserve_pct=settings.battery_reserve_pct,
                                       language=settings.language)
+        self.dispatch = DispatchRules.from_file(settings.dispatch_file)
         self.lease_ttl = timedelta(seconds=max(3 * settings.sweep_interval_s,
                                                settings.scheduler_lease_s))
+        self.notifier = Notifier(engine, settings, Channels.from_setting(
+            settings.notify_channels, settings.notify_bot_relay), self.holder, self.lease_ttl)
 
     def turnaround(self) -> sweep.SweepRun | None:
         """Refresh the projections, sweep for alerts, publish the changes; None when another
@@ -131,9 +138,35 @@ class TurnaroundJobs:
             log.info("flight telemetry sealed", flights=sealed)
         return sealed
 
+    def transport_requests(self) -> list[str] | None:
+        """Create the transport requests of the fixed departures whose cut-off has come
+        (dronelog/dispatch/departures.py), and advance the requests whose flight took off or
+        landed (dispatch/progress.py); the new requests' ids, None when another scheduler
+        holds the lease."""
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            if not take_lease(connection, "requests", self.holder, now, timedelta(minutes=5)):
+                return None
+            created = departures.create_due(connection, self.dispatch, now,
+                                            self.settings.network_timezone)
+            followed = progress.follow_flights(connection, now)
+        if created or followed:
+            log.info("transport requests", created=created, followed_flights=followed)
+        return created
+
+    def notifications(self) -> NotifyRun | None:
+        """Plan the notices of alerts, landings, requests, receipts and scheduled reports,
+        and send what is due (dronelog/notify/); None when another scheduler holds the
+        lease."""
+        result = self.notifier.run(self.clock.now())
+        if result and (result.planned or result.sent or result.failed):
+            log.info("notifications", planned=result.planned, sent=result.sent,
+                     failed=result.failed)
+        return result
+
     def release(self) -> None:
         with self.engine.begin() as connection:
-            for name in ("turnaround", "report", "retention", "seal"):
+            for name in ("turnaround", "report", "retention", "seal", "requests", "notify"):
                 release_lease(connection, name, self.holder)
 
 
@@ -171,9 +204,16 @@ def run_scheduler(engine: Engine, settings: Settings) -> None:
                       coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.telemetry_seals, "interval", minutes=1, id="seals", coalesce=True,
                       max_instances=1)
+    scheduler.add_job(jobs.transport_requests, "interval", seconds=settings.sweep_interval_s,
+                      id="transport_requests",
+                      coalesce=True, max_instances=1)
+    scheduler.add_job(jobs.notifications, "interval", seconds=settings.sweep_interval_s,
+                      id="notifications", coalesce=True, max_instances=1)
     log.info("scheduler started", holder=jobs.holder, sweep_interval_s=settings.sweep_interval_s)
+    # Stopping waits for a job already running: one that had not yet taken its lease would
+    # otherwise take it after release() below, and hold it, dead, until it expires.
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: scheduler.shutdown(wait=False))
+        signal.signal(signum, lambda _signum, _frame: scheduler.shutdown(wait=True))
     try:
         scheduler.start()
     finally:

@@ -206,7 +206,7 @@ def _packing_conditions(connection: Connection) -> list[Condition]:
 def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules) -> Evaluation:
     """Load each flight in the air as a snapshot and let the domain decide
     (dronelog.domain.monitoring): raised, cleared or unknown."""
-    flights = connection.execute(select(F).where(F.c.state.in_(("airborne", "diverted")))).all()
+    flights = repo.flights_in_air(connection)
     if not flights:
         return Evaluation()
     drones = {flight.drone_id for flight in flights}
@@ -215,7 +215,7 @@ def _flight_evaluation(connection: Connection, now: datetime, rules: SweepRules)
     reports = repo.recent_reports(
         connection, drones, received_since=now - window,
         event_since=now - window - timedelta(seconds=rules.max_clock_offset_s))
-    cargo = _cargo_in_transit(connection, [flight.flight_id for flight in flights])
+    cargo = repo.cargo_in_transit(connection, [flight.flight_id for flight in flights])
     monitoring_rules = rules.monitoring()
     result = Evaluation()
     for flight in flights:
@@ -253,14 +253,3 @@ def _with_cargo_params(evaluation: Evaluation, cargo_rows: list) -> Evaluation:
 def _point(site_points, site_id: str | None) -> tuple[float, float] | None:
     site = site_points.get(site_id)
     return (site.lat, site.lon) if site else None
-
-
-def _cargo_in_transit(connection: Connection, flight_ids: list[str]) -> dict[str, list]:
-    """Specimens in transit, by flight, in one query per 500 flights."""
-    cargo: dict[str, list] = {}
-    for start in range(0, len(flight_ids), 500):
-        rows = connection.execute(select(T).where(and_(
-            T.c.flight_id.in_(flight_ids[start:start + 500]), T.c.state == "in_transit")))
-        for row in rows:
-            cargo.setdefault(row.flight_id, []).append(row)
-    return cargo

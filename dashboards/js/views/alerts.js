@@ -1,152 +1,255 @@
 // The alert panel, shared by the dispatcher's view (acknowledge and resolve) and the lab's
 // (the alerts that reach its site, read only: about it, or about a specimen collected there).
-// Each alert's text is rendered here from its code and parameters, in the reader's language
-// and the site's time zone (alert_text.js). Live changes arrive on the stream; a slow refresh is
-// the safety net, and a fast one stands in when the server has no stream.
+//
+// Alerts come grouped by the API (GET /api/v1/alerts/groups): one temperature excursion of a
+// box is one entry with its tubes, a diverted flight's cargo one entry; sorted by severity,
+// then age (the oldest first). Filters (kind, site, state, severity) go to the API; a
+// dispatcher acknowledges an entry, or every selected entry, in one request
+// (POST /api/v1/alerts/acknowledge). Each alert's text is rendered here from its code and
+// parameters, in the reader's language and the site's time zone (alert_text.js). Live changes
+// arrive on the stream and reload the list (debounced); a slow refresh is the safety net.
 
 import {alertText} from '../alert_text.js';
 import {ApiError, get, post} from '../api.js';
 import {dialog, fill, h, toast} from '../dom.js';
 import {dateTime, shortTime} from '../format.js';
-import {label, t} from '../i18n.js';
+import {dictionaries, label, t} from '../i18n.js';
 
-const SEVERITY_RANK = {critical: 0, high: 1, medium: 2};
-const STATE_RANK = {open: 0, acknowledged: 1, resolved: 2};
+const GROUPS_LIMIT = 100;
+const ACK_MAX = 200; // the API's bound on one bulk acknowledgement
+const RELOAD_MS = 400;
+const KINDS = Object.keys(dictionaries.zh).filter((k) => k.startsWith('alert.kind.')).map((k) => k.slice(11));
+let panels = 0;
 
 export class AlertPanel {
-  /** ctx: the app context; canAct: may acknowledge and resolve; onLocate(alert): show it. */
+  /** ctx: the app context; canAct: may acknowledge and resolve; onLocate(alert): show it;
+   * onChange(activeAlerts): the active alerts loaded (the map marks their drones). */
   constructor(ctx, {canAct, onLocate, onChange, title}) {
     this.ctx = ctx;
     this.canAct = canAct;
     this.onLocate = onLocate;
     this.onChange = onChange || (() => {});
-    this.alerts = new Map();
-    this.showResolved = false;
+    this.groups = [];
+    this.total = 0;
+    this.selected = new Set(); // group keys
+    this.filters = {state: 'active', kind: '', site: '', severity: ''};
     this.error = null;
-    this.list = h('ul', {class: 'alert-list', 'aria-live': 'off'});
+    this.loads = 0;
+    this.id = `alerts-${++panels}`;
+    this.list = h('ul', {class: 'alert-list', 'aria-live': 'off', id: `${this.id}-list`});
     this.announcer = h('div', {class: 'visually-hidden', role: 'alert'});
-    const toggle = h('input', {type: 'checkbox', id: 'show-resolved', onchange: (e) => { this.showResolved = e.target.checked; this.load(); }});
     this.count = h('span', {class: 'count-badge'}, '0');
-    this.el = h('section', {class: 'panel alerts-panel', 'aria-labelledby': 'alerts-title'},
+    this.more = h('p', {class: 'muted small', hidden: true});
+    this.bulk = h('button', {type: 'button', class: 'primary small', 'data-action': 'ack-selected', disabled: true, onclick: () => this.acknowledgeSelected()}, t('alerts.ack.selected', {n: 0}));
+    this.el = h('section', {class: 'panel alerts-panel', 'aria-labelledby': `${this.id}-title`},
       h('div', {class: 'panel-head'},
-        h('h2', {id: 'alerts-title'}, title || t('alerts.title'), ' ', this.count),
-        h('label', {class: 'toggle small', for: 'show-resolved'}, toggle, t('alerts.show.resolved'))),
-      this.announcer, this.list);
+        h('h2', {id: `${this.id}-title`}, title || t('alerts.title'), ' ', this.count),
+        this.canAct ? this.bulk : null),
+      this.filterBar(), this.announcer, this.list, this.more);
   }
 
+  filterBar() {
+    const select = (name, options, all) => h('label', {class: 'filter small'},
+      h('span', {class: 'visually-hidden'}, t(`alerts.filter.${name}`)),
+      h('select', {name, class: `alert-filter-${name}`, 'aria-label': t(`alerts.filter.${name}`),
+        onchange: (e) => { this.filters[name] = e.target.value; this.selected.clear(); this.load(); }},
+      all ? h('option', {value: ''}, all) : null,
+      options.map(([value, text]) => h('option', {value, selected: this.filters[name] === value}, text))));
+    const sites = [...this.ctx.sites.keys()].map((id) => [id, this.ctx.siteName(id)]);
+    return h('div', {class: 'alert-filters', role: 'group', 'aria-label': t('alerts.filters')},
+      select('state', ['active', 'open', 'acknowledged', 'resolved'].map((s) => [s, t(`alerts.filter.state.${s}`)])),
+      select('severity', ['critical', 'high', 'medium'].map((s) => [s, label('severity', s)]), t('alerts.filter.severity.all')),
+      select('kind', KINDS.map((k) => [k, label('alert.kind', k)]), t('alerts.filter.kind.all')),
+      this.ctx.user.role === 'lab' ? null : select('site', sites, t('alerts.filter.site.all')));
+  }
+
+  /** The active alerts loaded (of the entries shown). */
   active() {
-    return [...this.alerts.values()].filter((a) => a.state !== 'resolved');
+    return this.groups.flatMap((g) => g.alerts).filter((a) => a.state !== 'resolved');
   }
 
   async load() {
+    clearTimeout(this.reloadTimer);
+    const query = new URLSearchParams({limit: String(GROUPS_LIMIT)});
+    for (const [name, value] of Object.entries(this.filters)) if (value) query.set(name, value);
+    const asked = ++this.loads; // only the newest answer is shown (filters change meanwhile)
     try {
-      const active = await get('/api/v1/alerts?state=active&limit=500');
-      const resolved = this.showResolved ? await get('/api/v1/alerts?state=resolved&limit=30') : {items: []};
-      this.alerts = new Map([...active.items, ...resolved.items].map((a) => [a.id, a]));
+      const page = await get(`/api/v1/alerts/groups?${query}`);
+      if (asked !== this.loads) return;
+      this.groups = page.items;
+      this.total = page.total;
       this.error = null;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) return;
       this.error = error;
     }
+    const keys = new Set(this.groups.map((g) => g.key));
+    for (const key of [...this.selected]) if (!keys.has(key)) this.selected.delete(key);
     this.render();
   }
 
-  /** A frame of the live stream: {change, alert}. */
+  /** A frame of the live stream: {change, alert}. The list reloads; a new critical alert is
+   * announced at once. */
   apply({change, alert}) {
     if (!alert) return;
-    const known = this.alerts.get(alert.id);
-    if (known && (STATE_RANK[known.state] > STATE_RANK[alert.state])) return; // an older change
-    if (alert.state === 'resolved' && !this.showResolved) this.alerts.delete(alert.id);
-    else this.alerts.set(alert.id, alert);
-    if (change === 'opened' && !known) {
+    if (change === 'opened') {
       const text = t('alerts.opened', {kind: label('alert.kind', alert.kind)});
       this.announcer.textContent = text;
       if (alert.severity === 'critical') toast(`${text} · ${alert.subject_id}`, 'error', 8000);
     }
-    this.render();
-  }
-
-  sorted() {
-    return [...this.alerts.values()].sort((a, b) =>
-      (STATE_RANK[a.state] - STATE_RANK[b.state]) || (SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity])
-      || (Date.parse(b.opened_at) - Date.parse(a.opened_at)));
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => this.load(), RELOAD_MS);
   }
 
   render() {
-    const items = this.sorted();
-    this.count.textContent = String(this.active().length);
-    this.count.hidden = !this.active().length;
-    this.onChange(this.active());
+    const active = this.active();
+    this.count.textContent = String(this.total);
+    this.count.hidden = !this.total;
+    this.onChange(active);
+    this.updateBulk();
+    this.more.hidden = this.total <= this.groups.length;
+    this.more.textContent = t('alerts.more', {shown: this.groups.length, total: this.total});
     if (this.error) {
       fill(this.list, h('li', {class: 'error-state'}, t('error.generic', {detail: this.error.message}), ' ',
         h('button', {type: 'button', class: 'secondary small', onclick: () => this.load()}, t('error.retry'))));
       return;
     }
-    if (!items.length) {
+    if (!this.groups.length) {
       fill(this.list, h('li', {class: 'empty-state'}, t('alerts.none')));
       return;
     }
-    fill(this.list, items.map((alert) => this.item(alert)));
+    fill(this.list, this.groups.map((group) => this.item(group)));
   }
 
-  item(alert) {
-    const subject = [`${label('alert.subject', alert.subject_kind)} ${alert.subject_id}`];
-    if (alert.site_id) subject.push(this.ctx.siteName(alert.site_id));
-    if (alert.drone_id && alert.subject_kind !== 'drone') subject.push(`${label('alert.subject', 'drone')} ${alert.drone_id}`);
+  openIds(groups) {
+    return groups.flatMap((g) => g.alerts.filter((a) => a.state === 'open').map((a) => a.id));
+  }
+
+  updateBulk() {
+    const ids = this.openIds(this.groups.filter((g) => this.selected.has(g.key)));
+    this.bulk.disabled = !ids.length;
+    this.bulk.textContent = t('alerts.ack.selected', {n: ids.length});
+  }
+
+  subject(group) {
+    const first = group.alerts[0];
+    const parts = [];
+    if (group.subject_kind === 'cargo') {
+      if (group.flight_id) parts.push(`${label('alert.subject', 'flight')} ${group.flight_id}`);
+      if (group.container_id) parts.push(`${t('alerts.container')} ${group.container_id}`);
+    } else {
+      parts.push(`${label('alert.subject', first.subject_kind)} ${first.subject_id}`);
+    }
+    if (group.site_id) parts.push(this.ctx.siteName(group.site_id));
+    if (group.drone_id && group.subject_kind !== 'drone') parts.push(`${label('alert.subject', 'drone')} ${group.drone_id}`);
+    return parts.join(' · ');
+  }
+
+  item(group) {
+    const first = group.alerts[0];
+    const open = this.openIds([group]);
     const actions = [];
-    if (this.canAct && alert.state === 'open') {
-      actions.push(h('button', {type: 'button', class: 'primary small', 'data-action': 'ack', onclick: () => this.acknowledge(alert)}, t('alerts.ack')));
+    if (this.canAct && open.length) {
+      actions.push(h('button', {type: 'button', class: 'primary small', 'data-action': 'ack', onclick: () => this.acknowledge(open)},
+        group.count > 1 ? t('alerts.ack.all', {n: open.length}) : t('alerts.ack')));
     }
-    if (this.canAct && alert.state !== 'resolved') {
-      actions.push(h('button', {type: 'button', class: 'secondary small', 'data-action': 'resolve', onclick: () => this.resolve(alert)}, t('alerts.resolve')));
+    if (this.canAct && group.state !== 'resolved') {
+      actions.push(h('button', {type: 'button', class: 'secondary small', 'data-action': 'resolve', onclick: () => this.resolve(group)},
+        group.count > 1 ? t('alerts.resolve.all') : t('alerts.resolve')));
     }
-    if (alert.subject_kind === 'specimen') {
-      actions.push(h('a', {class: 'button-link small', href: `#/lab/${encodeURIComponent(alert.subject_id)}`}, t('specimen.story')));
+    if (group.count === 1 && first.subject_kind === 'specimen') {
+      actions.push(h('a', {class: 'button-link small', href: `#/lab/${encodeURIComponent(first.subject_id)}`}, t('specimen.story')));
     }
-    if (this.onLocate && alert.drone_id) {
-      actions.push(h('button', {type: 'button', class: 'link small', onclick: () => this.onLocate(alert)}, t('fleet.locate', {id: alert.drone_id})));
+    if (this.onLocate && group.drone_id) {
+      actions.push(h('button', {type: 'button', class: 'link small', onclick: () => this.onLocate(first)}, t('fleet.locate', {id: group.drone_id})));
     }
-    const history = [];
-    if (alert.acknowledged_at) history.push(`${label('alert.state', 'acknowledged')} ${t('alerts.by', {who: alert.acknowledged_by || '—', time: shortTime(alert.acknowledged_at)})}`);
-    if (alert.resolved_at) history.push(`${label('alert.state', 'resolved')} ${t('alerts.by', {who: alert.resolved_by || '—', time: shortTime(alert.resolved_at)})}${alert.resolution_note ? `：${alert.resolution_note}` : ''}`);
-    return h('li', {class: ['alert-item', `sev-${alert.severity}`, `state-${alert.state}`], 'data-alert-id': alert.id, 'data-kind': alert.kind, 'data-state': alert.state},
+    const select = this.canAct && open.length ? h('input', {type: 'checkbox', class: 'alert-select', 'aria-label': t('alerts.select'),
+      checked: this.selected.has(group.key),
+      onchange: (e) => { if (e.target.checked) this.selected.add(group.key); else this.selected.delete(group.key); this.updateBulk(); }}) : null;
+    return h('li', {class: ['alert-item', `sev-${group.severity}`, `state-${group.state}`], 'data-alert-id': first.id,
+      'data-alert-ids': group.alerts.map((a) => a.id).join(' '), 'data-kind': group.kind, 'data-state': group.state,
+      'data-count': group.count, 'data-group': group.key},
       h('div', {class: 'alert-head'},
-        h('span', {class: ['badge', `sev-badge-${alert.severity}`]}, label('severity', alert.severity)),
-        h('strong', {class: 'alert-kind'}, label('alert.kind', alert.kind)),
-        h('span', {class: ['state-badge', `alert-state-${alert.state}`], 'data-role': 'state'}, label('alert.state', alert.state)),
-        h('time', {datetime: alert.opened_at, class: 'muted'}, dateTime(alert.opened_at))),
-      h('div', {class: 'alert-subject'}, subject.join(' · ')),
-      h('div', {class: 'alert-message muted small', 'data-role': 'text'}, alertText(alert, this.ctx)),
-      history.length ? h('div', {class: 'alert-history small'}, history.map((line) => h('div', {}, line))) : null,
+        select,
+        h('span', {class: ['badge', `sev-badge-${group.severity}`]}, label('severity', group.severity)),
+        h('strong', {class: 'alert-kind'}, label('alert.kind', group.kind)),
+        group.count > 1 ? h('span', {class: 'count-badge small', 'data-role': 'count'}, t(first.subject_kind === 'specimen' ? 'alerts.count.specimens' : 'alerts.count', {n: group.count})) : null,
+        h('span', {class: ['state-badge', `alert-state-${group.state}`], 'data-role': 'state'}, label('alert.state', group.state)),
+        h('time', {datetime: group.opened_at, class: 'muted'}, dateTime(group.opened_at))),
+      h('div', {class: 'alert-subject'}, this.subject(group)),
+      h('div', {class: 'alert-message muted small', 'data-role': 'text'}, alertText(first, this.ctx)),
+      group.count > 1 ? this.members(group) : this.history(first),
       actions.length ? h('div', {class: 'alert-actions'}, actions) : null);
   }
 
-  async acknowledge(alert) {
-    try {
-      const updated = await post(`/api/v1/alerts/${alert.id}/acknowledge`, {});
-      this.apply({change: 'acknowledged', alert: updated});
-      toast(t('alerts.acked', {id: alert.id}), 'success');
-    } catch (error) {
-      this.failed(error);
-    }
+  history(alert) {
+    const lines = [];
+    if (alert.acknowledged_at) lines.push(`${label('alert.state', 'acknowledged')} ${t('alerts.by', {who: alert.acknowledged_by || '—', time: shortTime(alert.acknowledged_at)})}`);
+    if (alert.resolved_at) lines.push(`${label('alert.state', 'resolved')} ${t('alerts.by', {who: alert.resolved_by || '—', time: shortTime(alert.resolved_at)})}${alert.resolution_note ? `：${alert.resolution_note}` : ''}`);
+    return lines.length ? h('div', {class: 'alert-history small'}, lines.map((line) => h('div', {}, line))) : null;
   }
 
-  async resolve(alert) {
+  /** The entry's alerts: each tube (a link to its story) with its state. */
+  members(group) {
+    const hidden = group.count - group.alerts.length;
+    return h('details', {class: 'alert-members small'},
+      h('summary', {}, t('alerts.members', {n: group.count})),
+      h('ul', {class: 'member-list'}, group.alerts.map((alert) => h('li', {'data-alert-id': alert.id, 'data-state': alert.state},
+        alert.subject_kind === 'specimen'
+          ? h('a', {href: `#/lab/${encodeURIComponent(alert.subject_id)}`}, alert.subject_id)
+          : h('span', {}, alert.subject_id),
+        ' ', h('span', {class: ['state-badge', `alert-state-${alert.state}`]}, label('alert.state', alert.state)),
+        alert.acknowledged_by ? h('span', {class: 'muted'}, ` ${t('alerts.by', {who: alert.acknowledged_by, time: shortTime(alert.acknowledged_at)})}`) : null)),
+      hidden > 0 ? h('li', {class: 'muted'}, t('alerts.members.more', {n: hidden})) : null));
+  }
+
+  async acknowledge(ids) {
+    try {
+      let done = 0;
+      for (let start = 0; start < ids.length; start += ACK_MAX) {
+        const result = await post('/api/v1/alerts/acknowledge', {ids: ids.slice(start, start + ACK_MAX)});
+        done += result.acknowledged.length;
+      }
+      toast(t('alerts.acked.many', {n: done}), 'success');
+    } catch (error) {
+      this.failed(error);
+      return;
+    }
+    this.load();
+  }
+
+  async acknowledgeSelected() {
+    const ids = this.openIds(this.groups.filter((g) => this.selected.has(g.key)));
+    if (!ids.length) return;
+    this.selected.clear();
+    await this.acknowledge(ids);
+  }
+
+  async resolve(group) {
+    const first = group.alerts[0];
+    const pending = group.alerts.filter((a) => a.state !== 'resolved');
     const values = await dialog({
-      title: t('alerts.resolve.title', {id: alert.id}),
+      title: group.count > 1 ? t('alerts.resolve.group.title', {n: pending.length}) : t('alerts.resolve.title', {id: first.id}),
       body: h('div', {class: 'field'},
-        h('p', {}, `${label('alert.kind', alert.kind)} · ${alert.subject_id}`),
+        h('p', {}, `${label('alert.kind', group.kind)} · ${this.subject(group)}`),
         h('label', {for: 'resolve-note'}, t('alerts.note')),
         h('textarea', {id: 'resolve-note', name: 'note', required: true, maxlength: 500, rows: 3, placeholder: t('alerts.note.hint')})),
       submit: t('alerts.resolve'), cancel: t('cancel')});
     if (!values) return;
     try {
-      const updated = await post(`/api/v1/alerts/${alert.id}/resolve`, {note: values.note.trim()});
-      this.apply({change: 'resolved', alert: updated});
-      toast(t('alerts.resolved', {id: alert.id}), 'success');
+      for (const alert of pending) { // each is its own decision on the record, audited
+        try {
+          await post(`/api/v1/alerts/${alert.id}/resolve`, {note: values.note.trim()});
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 409)) throw error; // resolved meanwhile
+        }
+      }
+      toast(group.count > 1 ? t('alerts.resolved.many', {n: pending.length}) : t('alerts.resolved', {id: first.id}), 'success');
     } catch (error) {
       this.failed(error);
+      return;
     }
+    this.load();
   }
 
   failed(error) {

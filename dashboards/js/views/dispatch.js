@@ -8,6 +8,7 @@ import {ApiError, get} from '../api.js';
 import {fill, h, s} from '../dom.js';
 import {ago, dateTime, duration, now, number, shortTime, syncClock, time} from '../format.js';
 import {bearing, progressAlong} from '../geo.js';
+import {droneState, payloadCheck} from '../fleet_state.js';
 import {label, t} from '../i18n.js';
 import {AlertPanel} from './alerts.js';
 
@@ -17,6 +18,7 @@ const RING_KM = [5, 10, 15];
 const REFRESH_SLOW_MS = 30_000;
 const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
+const LABEL_SIDES = ['left', 'right', 'above', 'below'];
 
 export function mount(root, ctx) {
   return new DispatchView(root, ctx);
@@ -26,8 +28,9 @@ class DispatchView {
   constructor(root, ctx) {
     this.ctx = ctx;
     this.canAct = ctx.user.role === 'dispatcher';
-    this.lostLinkS = Number(ctx.config.lost_link_s) || 30;
-    this.staleLinkS = Number(ctx.config.stale_link_s) || 5;
+    // the fleet states' thresholds (fleet_state.js; config.json overrides them)
+    this.thresholds = Object.fromEntries(['stale_link_s', 'lost_link_s', 'ground_stale_s', 'ground_offline_s']
+      .filter((key) => Number(ctx.config[key]) > 0).map((key) => [key, Number(ctx.config[key])]));
     this.drones = new Map();
     this.flights = new Map();
     this.recent = [];
@@ -111,12 +114,15 @@ class DispatchView {
     } else {
       this.map.setView([36.78, 119.95], 11);
     }
+    const narrow = this.mapEl.clientWidth < 560; // a phone: short names, the full one on hover
     for (const site of sites) {
       const marker = L.circleMarker([site.lat, site.lon], {radius: site.kind === 'lab_hospital' ? 10 : 7, className: `site site-${site.kind}`, keyboard: false});
-      marker.bindTooltip(h('span', {}, this.ctx.siteName(site.id)), {permanent: true, direction: 'right', offset: [10, 0], className: 'site-label'});
+      const name = this.ctx.siteName(site.id);
+      marker.bindTooltip(h('span', {title: name}, narrow ? this.ctx.siteShort(site.id) : name), {permanent: true, direction: 'right', offset: [10, 0], className: 'site-label'});
       marker.addTo(this.layers.sites);
     }
     this.map.addControl(this.legendControl());
+    this.map.on('zoomend moveend', () => this.declutter());
   }
 
   drawBasemap(bounds, sites) {
@@ -144,7 +150,7 @@ class DispatchView {
     const L = window.L;
     const control = L.control({position: 'bottomleft'});
     control.onAdd = () => {
-      const states = ['airborne', 'diverted', 'stale', 'lost', 'ground', 'offline'];
+      const states = ['airborne', 'diverted', 'stale', 'lost', 'ground', 'offline', 'never'];
       const el = h('div', {class: 'map-legend', role: 'group', 'aria-label': t('map.legend')},
         h('strong', {}, t('map.legend')),
         h('ul', {}, states.map((state) => h('li', {}, h('span', {class: ['legend-swatch', `state-${state}`], 'aria-hidden': 'true'}), t(`state.${state}`))),
@@ -202,6 +208,11 @@ class DispatchView {
       drone.online = entry.online;
       drone.flight_id = entry.flight_id;
       drone.flight_state = entry.flight_state;
+      drone.bands = entry.payload_bands || [];
+      if (entry.last_received) {
+        const received = Date.parse(entry.last_received);
+        if (!drone.receivedAt || received > drone.receivedAt) drone.receivedAt = received;
+      }
       const p = entry.position;
       if (p && (!drone.at || Date.parse(p.at) >= drone.at)) {
         Object.assign(drone, {lat: p.lat, lon: p.lon, alt_m: p.alt_m, ground_speed_mps: p.ground_speed_mps,
@@ -318,7 +329,7 @@ class DispatchView {
       }
       Object.assign(drone, {lat: frame.lat, lon: frame.lon, alt_m: frame.alt_m, ground_speed_mps: frame.ground_speed_mps,
         heading_deg: frame.heading_deg, battery_pct: frame.battery_pct, payload_temp_c: frame.payload_temp_c,
-        link_quality_pct: frame.link_quality_pct, flight_id: frame.flight_id, at, online: true});
+        link_quality_pct: frame.link_quality_pct, flight_id: frame.flight_id, at, receivedAt: now()});
       if (frame.flight_id) {
         drone.trail.push([frame.lat, frame.lon]);
         if (drone.trail.length > TRAIL_POINTS) drone.trail.splice(0, drone.trail.length - TRAIL_POINTS);
@@ -348,6 +359,7 @@ class DispatchView {
 
   tick() {
     for (const drone of this.drones.values()) this.paintDrone(drone);
+    this.declutter();
     this.updateFleet();
     this.updateFlightProgress();
     if (this.popupDrone) this.refreshPopup();
@@ -364,14 +376,19 @@ class DispatchView {
   }
 
   stateOf(drone) {
-    const age = drone.at ? (now() - drone.at) / 1000 : Infinity;
-    if (FLYING.has(drone.flight_state) || drone.flight_id) {
-      if (age > this.lostLinkS) return 'lost';
-      if (age > this.staleLinkS) return 'stale';
-      return drone.flight_state === 'diverted' ? 'diverted' : 'airborne';
-    }
-    if (drone.online === false) return 'offline';
-    return 'ground';
+    return droneState({
+      flying: FLYING.has(drone.flight_state) || Boolean(drone.flight_id),
+      diverted: drone.flight_state === 'diverted',
+      online: drone.online ?? null,
+      receivedAgeS: drone.receivedAt ? Math.max(0, (now() - drone.receivedAt) / 1000) : null,
+    }, this.thresholds);
+  }
+
+  tempText(drone) {
+    const temp = drone.payload_temp_c;
+    const {out, band} = payloadCheck(temp, drone.flight_id ? drone.bands : []);
+    const value = temp === null || temp === undefined ? '—' : `${number(temp, 1)} °C`;
+    return {out, text: band ? `${value} (${t('fleet.band', {low: number(band[0], 0), high: number(band[1], 0)})})` : value};
   }
 
   placeDrone(drone) {
@@ -412,6 +429,31 @@ class DispatchView {
     }
   }
 
+  // A drone's label goes to the first side (left, right, above, below) where it covers no
+  // site label and no drone label placed before it. With none free, a site label still
+  // wins: the label takes the first side that covers no site label (and the fewest drone
+  // labels), so a busy sky never hides where the hospitals are.
+  declutter() {
+    const sites = [...this.mapEl.querySelectorAll('.site-label')].map((el) => el.getBoundingClientRect());
+    const drones = [];
+    const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    for (const drone of this.drones.values()) {
+      const badge = drone.badge;
+      if (!badge?.isConnected) continue;
+      let best = null;
+      for (const side of LABEL_SIDES) {
+        badge.dataset.side = side;
+        const rect = badge.getBoundingClientRect();
+        const cost = sites.filter((other) => overlaps(rect, other)).length * 1000
+          + drones.filter((other) => overlaps(rect, other)).length;
+        if (!best || cost < best.cost) best = {side, rect, cost};
+        if (cost === 0) break;
+      }
+      badge.dataset.side = best.side;
+      drones.push(best.rect);
+    }
+  }
+
   droneCard(drone) {
     const flight = drone.flight_id ? this.flights.get(drone.flight_id) : null;
     const rows = [
@@ -421,7 +463,7 @@ class DispatchView {
       ['fleet.speed', `${number(drone.ground_speed_mps, 1)} m/s`],
       ['fleet.heading', `${number(drone.heading_deg)}°`],
       ['fleet.battery', `${number(drone.battery_pct)}%`],
-      ['fleet.temp', drone.payload_temp_c === null || drone.payload_temp_c === undefined ? '—' : `${number(drone.payload_temp_c, 1)} °C`],
+      ['fleet.temp', this.tempText(drone).text],
       ['fleet.link', this.linkText(drone)],
     ];
     return h('div', {class: 'drone-card'},
@@ -458,9 +500,9 @@ class DispatchView {
   }
 
   linkText(drone) {
-    if (!drone.at) return t('never');
+    if (!drone.receivedAt) return t('never');
     const quality = drone.link_quality_pct === null || drone.link_quality_pct === undefined ? '' : ` · ${number(drone.link_quality_pct)}%`;
-    return `${ago(drone.at)}${quality}`;
+    return `${ago(drone.receivedAt)}${quality}`;
   }
 
   // --- fleet table --------------------------------------------------------------------------
@@ -488,15 +530,15 @@ class DispatchView {
       const state = this.stateOf(drone);
       const flight = drone.flight_id ? this.flights.get(drone.flight_id) : null;
       const cells = row.children;
-      const temp = drone.payload_temp_c === null || drone.payload_temp_c === undefined ? '—' : `${number(drone.payload_temp_c, 1)} °C`;
+      const temp = this.tempText(drone);
       const values = [
         h('span', {class: ['state-pill', `state-${state}`]}, t(`state.${state}`)),
-        flight ? this.routeText(flight) : (drone.flight_id || '—'),
+        flight ? h('span', {title: this.routeText(flight)}, this.routeText(flight, {short: true})) : (drone.flight_id || '—'),
         drone.alt_m === undefined ? '—' : `${number(drone.alt_m)} m`,
         drone.ground_speed_mps === undefined ? '—' : `${number(drone.ground_speed_mps, 1)} m/s`,
         drone.heading_deg === undefined || drone.heading_deg === null ? '—' : `${number(drone.heading_deg)}°`,
         drone.battery_pct === undefined ? '—' : `${number(drone.battery_pct)}%`,
-        temp,
+        temp.text,
         this.linkText(drone),
       ];
       values.forEach((value, i) => {
@@ -508,14 +550,16 @@ class DispatchView {
         }
       });
       cells[6].classList.toggle('low', (drone.battery_pct ?? 100) < 30);
-      cells[8].className = `link-${state === 'lost' ? 'lost' : state === 'stale' ? 'late' : 'fresh'}`;
+      cells[7].classList.toggle('out-of-band', temp.out);
+      cells[8].className = `link-${{lost: 'lost', stale: 'late', offline: 'lost', never: 'never'}[state] || 'fresh'}`;
       row.classList.toggle('has-alert', this.alertDrones.has(drone.drone_id));
       row.dataset.state = state;
     }
   }
 
-  routeText(flight) {
-    return `${this.ctx.siteName(flight.origin_site_id)} → ${this.ctx.siteName(flight.destination_site_id)}`;
+  routeText(flight, {short = false} = {}) {
+    const name = short ? this.ctx.siteShort : this.ctx.siteName;
+    return `${name(flight.origin_site_id)} → ${name(flight.destination_site_id)}`;
   }
 
   // --- flights ------------------------------------------------------------------------------

@@ -6,8 +6,9 @@
 import {ApiError, get, post, uuid4} from '../api.js';
 import {temperatureChart} from '../charts.js';
 import {dialog, fill, h, toast} from '../dom.js';
-import {dateTime, duration, now, number, secondsUntil, shortTime, time} from '../format.js';
+import {currentZone, dateTime, duration, now, number, secondsUntil, shortTime, time} from '../format.js';
 import {label, t} from '../i18n.js';
+import {canonicalBarcode} from '../scan_field.js';
 import {AlertPanel} from './alerts.js';
 
 const TAT_RANK = {breached: 0, warning: 1, on_track: 2, missed: 3, met: 4, rejected: 5};
@@ -50,7 +51,8 @@ class LabView {
       h('p', {id: 'barcode-hint', class: 'muted small'}, t('lab.scan.hint')));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      const barcode = this.input.value.trim();
+      const barcode = canonicalBarcode(this.input.value);
+      this.input.value = barcode;
       if (!barcode) return;
       this.ctx.navigate(`#/lab/${encodeURIComponent(barcode)}`);
       this.input.select();
@@ -116,7 +118,7 @@ class LabView {
   }
 
   update(args) {
-    const barcode = args?.[0];
+    const barcode = args?.[0] ? canonicalBarcode(args[0]) : '';
     if (barcode) {
       this.input.value = barcode;
       this.loadStory(barcode);
@@ -329,8 +331,15 @@ class LabView {
         h('p', {class: summary.length ? '' : 'muted'}, summary.length ? summary.join(' · ') : t('specimen.temperature.none')));
     }
     return h('figure', {class: 'temperature'},
-      temperatureChart({points: series, band, title: `${t('specimen.temperature')} ${d.barcode}`, formatTime: (ms) => shortTime(ms)}),
+      temperatureChart({points: series, band, title: `${t('specimen.temperature')} ${d.barcode}`, formatTime: (ms) => shortTime(ms),
+        unit: t('chart.temp'), timeLabel: t('chart.time', {zone: currentZone()}), width: this.chartWidth()}),
       h('figcaption', {class: 'small'}, summary.join(' · ')));
+  }
+
+  chartWidth() {
+    // drawn 1:1 at the width it gets, so its text stays readable on a phone
+    const available = this.story?.clientWidth || document.documentElement.clientWidth;
+    return Math.max(280, Math.min(800, available - 40));
   }
 
   timeline(d) {

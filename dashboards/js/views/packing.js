@@ -5,12 +5,12 @@
 // this browser until stored, so a weak link loses nothing. Each tube shows what is recorded,
 // what is still waiting to be sent, and what is missing.
 
-import {get, uuid4} from '../api.js';
+import {get, post, uuid4} from '../api.js';
 import {outbox} from '../custody_outbox.js';
 import {dialog, fill, h, toast} from '../dom.js';
 import {now} from '../format.js';
 import {label, t} from '../i18n.js';
-import {scanField} from '../scan_field.js';
+import {canonicalBarcode, scanField} from '../scan_field.js';
 
 const KINDS = ['blood_sample', 'blood_gas', 'blood_unit', 'pathology', 'microbiology', 'urine', 'other'];
 const PRODUCTS = ['red_cells', 'whole_blood', 'plasma_thawed', 'plasma_frozen', 'platelets', 'cryo'];
@@ -31,6 +31,7 @@ class PackingStation {
     this.key = `dronelog.station.${ctx.user.user_id}`;
     this.tubes = this.stored();
     this.departures = [];
+    this.requested = new Map(); // container id -> the request made for it here
     this.onChange = () => this.render();
     outbox.addEventListener('change', this.onChange);
     this.build(root);
@@ -87,7 +88,7 @@ class PackingStation {
     this.productField = h('div', {class: 'field'}, h('label', {for: 'tube-product'}, t('packing.product')), this.describe.product);
     this.describe.kind.addEventListener('change', () => { this.productField.hidden = this.describe.kind.value !== 'blood_unit'; });
     this.productField.hidden = true;
-    this.barcode = scanField({id: 'tube-barcode', label: t('packing.barcode'), onScan: () => this.describe.kind.focus()});
+    this.barcode = scanField({id: 'tube-barcode', label: t('packing.barcode'), normalise: canonicalBarcode, onScan: () => this.describe.kind.focus()});
     const collectForm = h('form', {class: 'station-form', id: 'collect-form'},
       this.barcode.el,
       h('div', {class: 'field'}, h('label', {for: 'tube-kind'}, t('packing.kind')), this.describe.kind),
@@ -132,7 +133,8 @@ class PackingStation {
   // --- the three steps -----------------------------------------------------------------
 
   collect() {
-    const barcode = this.barcode.input.value.trim();
+    this.barcode.input.value = canonicalBarcode(this.barcode.input.value);
+    const barcode = this.barcode.input.value;
     const order = this.describe.order.value.trim();
     if (!this.barcode.input.checkValidity() || !this.describe.order.checkValidity()) {
       toast(t('packing.invalid'), 'error');
@@ -262,8 +264,25 @@ class PackingStation {
         h('div', {class: 'muted small'}, t('packing.to', {site: this.ctx.siteName(destination)})),
         h('div', {class: 'scan-row'}, select,
           h('button', {type: 'button', class: 'primary load-submit', disabled: !flights.length, onclick: () => this.handOver(container, select.value)}, t('packing.load'))),
+        this.requested.has(container)
+          ? h('p', {class: 'small box-requested'}, t('request.box.requested', {id: this.requested.get(container)}))
+          : h('button', {type: 'button', class: 'secondary small request-flight', onclick: () => this.requestFlight(container, tubes)}, t('request.flight.for.box')),
         h('a', {href: `#/manifest/${encodeURIComponent(container)}`, class: 'small'}, t('packing.manifest')));
     }));
+  }
+
+  /** A transport request for a sealed box: to its tubes' destination, as urgent as its most
+   * urgent tube (POST /api/v1/requests; the dispatch board takes it from there). */
+  async requestFlight(container, tubes) {
+    const priority = PRIORITIES.find((p) => tubes.some((tube) => tube.specimen.priority === p)) || 'routine';
+    try {
+      const made = await post('/api/v1/requests', {destination_site_id: tubes[0].specimen.destination_site_id, priority, containers: [container]});
+      this.requested.set(container, made.id);
+      toast(t('request.made', {id: made.id}));
+    } catch (error) {
+      toast(t('error.generic', {detail: error.message}), 'error');
+    }
+    this.renderHandover();
   }
 
   renderRecord() {

@@ -10,7 +10,7 @@ import {outbox} from '../custody_outbox.js';
 import {fill, h, toast} from '../dom.js';
 import {now, time} from '../format.js';
 import {label, t} from '../i18n.js';
-import {scanField} from '../scan_field.js';
+import {canonicalBarcode, scanField} from '../scan_field.js';
 
 const REFRESH_MS = 15_000;
 
@@ -81,7 +81,7 @@ class ReceivingView {
   start(box) {
     this.open = {box, seal: null, checks: new Map()};
     const seal = scanField({id: 'receive-seal', label: t('receiving.seal', {seal: box.seal_id || '—'}), onScan: (value) => this.sealFound(value)});
-    const tube = scanField({id: 'receive-scan', label: t('receiving.scan'), onScan: (value) => this.scan(value)});
+    const tube = scanField({id: 'receive-scan', label: t('receiving.scan'), normalise: canonicalBarcode, onScan: (value) => this.scan(value)});
     this.tubeInput = tube.input;
     this.sealNotice = h('div', {id: 'seal-result'});
     this.results = h('ul', {class: 'check-list', id: 'check-list'});

@@ -1,16 +1,25 @@
-"""Alerts: list them; dispatchers acknowledge and resolve (with a note)."""
+"""Alerts: list them, one by one or grouped by flight and container; dispatchers
+acknowledge (one, or a group at once) and resolve (with a note)."""
 
 import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 
-from dronelog.api import audit
+from dronelog.api import alert_groups, audit
 from dronelog.api.accounts import Role, User
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, UserDep, require
 from dronelog.api.problems import Problem
-from dronelog.api.schemas import AlertPublic, Page, ResolveRequest
+from dronelog.api.schemas import (
+    AcknowledgedMany,
+    AcknowledgeMany,
+    AlertGroupPublic,
+    AlertPublic,
+    AlertSkipped,
+    Page,
+    ResolveRequest,
+)
 from dronelog.storage.portable import as_utc
 from dronelog.storage.tables import Alert
 from dronelog.turnaround import alert_store
@@ -36,12 +45,18 @@ def concerns_site(site: str):
     return or_(A.c.site_id == site, A.c.origin_site_id == site, A.c.at_site_id == site)
 
 
-@router.get("", response_model=Page[AlertPublic], summary="List alerts",
-            dependencies=[Depends(require(Role.DISPATCHER, Role.ADMIN, Role.LAB))])
-def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
-                kind: str | None = None, site: str | None = None,
-                limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[AlertPublic]:
+StateFilter = Annotated[str | None, Query(
+    pattern="^(open|acknowledged|resolved|active)$",
+    description="active: open or acknowledged")]
+KindFilter = Annotated[str | None, Query(max_length=32)]
+SiteFilter = Annotated[str | None, Query(max_length=64)]
+SeverityFilter = Annotated[str | None, Query(pattern="^(critical|high|medium)$")]
+Readers = [Depends(require(Role.DISPATCHER, Role.ADMIN, Role.LAB))]
+
+
+def filtered(user: User, state: str | None, kind: str | None, site: str | None,
+             severity: str | None) -> Select:
+    """The alerts the filters select, of those the user may see."""
     query = select(A)
     if user.role is Role.LAB:
         site = user.site_id  # lab staff see the alerts that reach their site
@@ -51,13 +66,59 @@ def list_alerts(conn: ConnectionDep, user: UserDep, state: str | None = None,
         query = query.where(A.c.state == state)
     if kind:
         query = query.where(A.c.kind == kind)
+    if severity:
+        query = query.where(A.c.severity == severity)
     if site:
         query = query.where(concerns_site(site))
+    return query
+
+
+@router.get("", response_model=Page[AlertPublic], summary="List alerts", dependencies=Readers)
+def list_alerts(conn: ConnectionDep, user: UserDep, state: StateFilter = None,
+                kind: KindFilter = None, site: SiteFilter = None,
+                severity: SeverityFilter = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> Page[AlertPublic]:
+    query = filtered(user, state, kind, site, severity)
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(A.c.opened_at.desc(), A.c.id.desc())
                         .limit(limit).offset(offset)).all()
     return Page[AlertPublic](items=[public_alert(r) for r in rows], total=total, limit=limit,
                              offset=offset)
+
+
+@router.get("/groups", response_model=Page[AlertGroupPublic], dependencies=Readers,
+            summary="Alerts grouped by flight and container, by severity then age")
+def list_groups(conn: ConnectionDep, user: UserDep, state: StateFilter = None,
+                kind: KindFilter = None, site: SiteFilter = None,
+                severity: SeverityFilter = None,
+                limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0
+                ) -> Page[AlertGroupPublic]:
+    query = filtered(user, state, kind, site, severity)
+    page, total = alert_groups.groups(conn, query, limit, offset)
+    found = alert_groups.members(conn, query, [group.key for group in page])
+    items = [AlertGroupPublic(**{**group.__dict__, "opened_at": as_utc(group.opened_at),
+                                 "last_opened_at": as_utc(group.last_opened_at)},
+                              alerts=[public_alert(row) for row in found[group.key]])
+             for group in page]
+    return Page[AlertGroupPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("/acknowledge", response_model=AcknowledgedMany,
+             summary="Acknowledge several open alerts at once (a group), at most 200")
+def acknowledge_many(body: AcknowledgeMany, request: Request, conn: ConnectionDep,
+                     user: Dispatcher) -> AcknowledgedMany:
+    now = request.app.state.clock.now()
+    wanted = sorted(set(body.ids))
+    done = alert_store.acknowledge_many(conn, wanted, user.id, now)
+    for alert_id in done:
+        audit.record(conn, user, "alert.acknowledge", str(alert_id), now, bulk=len(wanted))
+    states = dict(conn.execute(select(A.c.id, A.c.state).where(
+        A.c.id.in_(sorted(set(wanted) - set(done))))).all())
+    return AcknowledgedMany(acknowledged=done, skipped=[
+        AlertSkipped(id=alert_id, state=states.get(alert_id))
+        for alert_id in wanted if alert_id not in done])
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertPublic,

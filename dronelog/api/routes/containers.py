@@ -25,6 +25,7 @@ from dronelog.api import audit
 from dronelog.api.accounts import Role, User
 from dronelog.api.deps import ConnectionDep, require
 from dronelog.api.problems import Problem
+from dronelog.contract.messages import Barcode
 from dronelog.domain.alerts import AlertKind, reconcile
 from dronelog.domain.manifests import Check, Manifest, check_scan, discrepancy_condition, missing
 from dronelog.exports import manifests as stored
@@ -39,7 +40,6 @@ router = APIRouter(prefix="/api/v1", tags=["containers"])
 Reader = Annotated[User, Depends(require(Role.LAB, Role.DISPATCHER, Role.ADMIN))]
 Receiver = Annotated[User, Depends(require(Role.LAB))]
 ContainerPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-BarcodeText = Annotated[str, Field(pattern=r"^[A-Za-z0-9=+&%._-]{4,64}$")]
 F, SITE = FlightTracking.__table__, Site.__table__
 WINDOW = timedelta(hours=24)  # the containers a station or a lab lists: packed this recently
 
@@ -77,11 +77,11 @@ class ContainerPublic(BaseModel):
 
 
 class ScanIn(BaseModel):
-    barcode: BarcodeText
+    barcode: Barcode
 
 
 class CloseIn(BaseModel):
-    scanned: list[BarcodeText] = Field(max_length=500,
+    scanned: list[Barcode] = Field(max_length=500,
                                        description="every tube scanned out of the box")
 
 

@@ -2,8 +2,9 @@
 
 The dashboards are plain files (HTML, ES modules, CSS, vendored libraries); nothing is built
 or fetched from elsewhere at run time. They talk to this same API with the bearer token of
-the person logged in. The folder is `dashboards/` beside the `dronelog` package, or the one
-named by DRONELOG_DASHBOARDS_DIR.
+the person logged in. The folder is the one shipped in the package (`dronelog.resources`:
+`dashboards/` of the checkout, or the copy in an installed wheel), or the one named by
+DRONELOG_DASHBOARDS_DIR.
 
 Only `/`, `/config.json` and the folders css/, js/, img/ and vendor/ are served (files of the
 kinds in MEDIA_TYPES, no hidden files), so nothing here can shadow `/api`, `/docs`,
@@ -19,11 +20,12 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
+from dronelog import resources
 from dronelog.api.problems import Problem
 
 router = APIRouter(tags=["dashboards"], include_in_schema=False)
 
-DEFAULT_DIR = Path(__file__).resolve().parents[3] / "dashboards"
+DEFAULT_DIR = resources.dashboards().resolve()
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

@@ -16,15 +16,27 @@ from dronelog.api.schemas import (
     FlightEventPublic,
     FlightSummary,
     Page,
+    PayloadBand,
     Position,
 )
+from dronelog.domain.specimens import SpecimenState
+from dronelog.domain.temperature import TEMPERATURE_RANGES
 from dronelog.storage.portable import as_utc
-from dronelog.storage.tables import CustodyEvent, Drone, FlightEvent, FlightTracking, TelemetryPoint
+from dronelog.storage.tables import (
+    CustodyEvent,
+    Drone,
+    FlightEvent,
+    FlightTracking,
+    SpecimenTracking,
+    TelemetryPoint,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"],
                    dependencies=[Depends(require(Role.DISPATCHER, Role.ADMIN))])
 F, E, TEL = FlightTracking.__table__, FlightEvent.__table__, TelemetryPoint.__table__
 D, C = Drone.__table__, CustodyEvent.__table__
+T = SpecimenTracking.__table__
+ON_BOARD = (SpecimenState.IN_TRANSIT.value, SpecimenState.LOCATION_UNKNOWN.value)
 
 
 def _summary(row) -> FlightSummary:
@@ -91,7 +103,7 @@ def get_flight(flight_id: str, conn: ConnectionDep) -> FlightDetail:
 # instead (measured: docs/benchmarks.md, "API benchmark"). PostgreSQL, where telemetry is
 # partitioned by month, takes the row in a LATERAL subquery: one seek per partition. SQLite
 # has no LATERAL: a correlated subquery finds the newest row id, then the row by its key.
-_REPORT = ("event_time", "lat", "lon", "alt_m", "ground_speed_mps", "battery_pct",
+_REPORT = ("event_time", "received_at", "lat", "lon", "alt_m", "ground_speed_mps", "battery_pct",
            "payload_temp_c", "link_quality_pct", "heading_deg")
 _NEWEST = TEL.alias("newest")
 
@@ -126,6 +138,7 @@ def fleet(request: Request, conn: ConnectionDep,
     flying = {r.drone_id: r for r in conn.execute(select(F.c.drone_id, F.c.flight_id, F.c.state)
                                                   .where(F.c.state.in_(("airborne",
                                                                         "diverted"))))}
+    bands = _cargo_bands(conn, [f.flight_id for f in flying.values()])
     result = []
     for row in conn.execute(query):
         flight = flying.get(row.drone_id)
@@ -133,11 +146,14 @@ def fleet(request: Request, conn: ConnectionDep,
                  "display_name": row.display_name, "model": row.model,
                  "home_site_id": row.home_site_id, "retired": row.retired,
                  "flight_id": flight.flight_id if flight else None,
-                 "flight_state": flight.state if flight else None}
+                 "flight_state": flight.state if flight else None,
+                 "payload_bands": bands.get(flight.flight_id, []) if flight else []}
         if row.event_time is not None:
             seen = as_utc(row.event_time)
             entry.update(
                 last_seen=seen, link_age_s=(now - seen).total_seconds(),
+                last_received=as_utc(row.received_at),
+                received_age_s=(now - as_utc(row.received_at)).total_seconds(),
                 link_quality_pct=row.link_quality_pct, heading_deg=row.heading_deg,
                 position=Position(at=seen, lat=row.lat, lon=row.lon, alt_m=row.alt_m,
                                   ground_speed_mps=row.ground_speed_mps,
@@ -145,3 +161,17 @@ def fleet(request: Request, conn: ConnectionDep,
                                   payload_temp_c=row.payload_temp_c))
         result.append(DronePublic(**entry))
     return result
+
+
+def _cargo_bands(conn, flight_ids: list[str]) -> dict[str, list[PayloadBand]]:
+    """The temperature classes on board each flight (its specimens loaded and not yet off)."""
+    if not flight_ids:
+        return {}
+    classes: dict[str, set[str]] = {}
+    for row in conn.execute(select(T.c.flight_id, T.c.temperature_class).distinct().where(
+            and_(T.c.flight_id.in_(flight_ids), T.c.state.in_(ON_BOARD)))):
+        classes.setdefault(row.flight_id, set()).add(row.temperature_class)
+    return {flight: [PayloadBand(temperature_class=name, low_c=TEMPERATURE_RANGES[name].low_c,
+                                 high_c=TEMPERATURE_RANGES[name].high_c)
+                     for name in sorted(names) if name in TEMPERATURE_RANGES]
+            for flight, names in classes.items()}

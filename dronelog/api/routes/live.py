@@ -11,7 +11,6 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
-from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from dronelog.api import live
@@ -19,9 +18,12 @@ from dronelog.api.accounts import Role, user_for_token
 from dronelog.api.change_feed import TOO_OLD, ChangeFeed
 from dronelog.api.deps import authenticate
 from dronelog.api.problems import Problem
+from dronelog.api.sse import EventStream
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 TOKEN_RECHECK_S = 30.0
+PING_S = 15.0  # a comment line after this long without a frame, to keep proxies open
+PING = b": ping\n\n"
 STREAM_DOC = """Server-Sent Events. Frames: `event: telemetry|custody|alert|reset`, `data:` JSON
 with an `event_id`, and an `id:` cursor after each batch. Reconnect with the last id in the
 `Last-Event-ID` header to resume without a gap (events may repeat: deduplicate by
@@ -32,13 +34,13 @@ listen."""
 
 
 @router.get("/stream", summary="Live telemetry, custody events and alert changes (SSE)",
-            description=STREAM_DOC, response_class=EventSourceResponse,
+            description=STREAM_DOC, response_class=EventStream, status_code=200,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(request: Request,
                  types: Annotated[str, Query(description="comma-separated: telemetry, "
                                              "custody, alert")] = "telemetry,custody,alert",
                  site: str | None = None, drone: str | None = None,
-                 last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
+                 last_event_id: Annotated[str | None, Header()] = None) -> EventStream:
     engine, clock = request.app.state.engine, request.app.state.clock
     feed: ChangeFeed = request.app.state.feed
     with engine.connect() as conn:
@@ -95,11 +97,16 @@ async def stream(request: Request,
                 if not more:
                     subscription.seen = live.Seen.of(cursor)
                     break
-            checked = time.monotonic()
+            checked = written = time.monotonic()
             while True:
-                wait = max(0.0, TOKEN_RECHECK_S - (time.monotonic() - checked))
+                now = time.monotonic()
+                wait = max(0.0, min(TOKEN_RECHECK_S - (now - checked), PING_S - (now - written)))
                 if chunk := await subscription.next(wait, feed.mark):
                     yield chunk
+                    written = time.monotonic()
+                elif time.monotonic() - written >= PING_S:
+                    yield PING
+                    written = time.monotonic()
                 if time.monotonic() - checked > TOKEN_RECHECK_S:
                     if not await anyio.to_thread.run_sync(still_allowed):
                         return
@@ -107,6 +114,4 @@ async def stream(request: Request,
         finally:
             feed.unsubscribe(subscription)
 
-    return EventSourceResponse(events(), ping=15, headers={"Cache-Control": "no-store",
-                                                            "X-Accel-Buffering": "no"},
-                               background=BackgroundTask(feed.unsubscribe, subscription))
+    return EventStream(events(), background=BackgroundTask(feed.unsubscribe, subscription))

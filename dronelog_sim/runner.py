@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from simulators.network import Emission
-from simulators.publisher import DevicePublisher
+from dronelog_sim.network import Emission
+from dronelog_sim.publisher import DevicePublisher
 
 
 @dataclass
@@ -48,22 +48,25 @@ class Pacer:
         self.speed = speed
         self._origin: tuple[float, datetime] | None = None
 
-    def wait_for(self, moment: datetime) -> None:
+    def wait_for(self, moment: datetime, tick=None, every_s: float = 2.0) -> None:
+        """Until `moment` is due; `tick()` every `every_s` of a longer wait (progress)."""
+        delay = self._delay(moment)
+        while delay > 0:
+            time.sleep(min(delay, every_s))
+            delay = self._delay(moment)
+            if tick is not None and delay > 0:
+                tick()
+
+    def _delay(self, moment: datetime) -> float:
         if self.speed <= 0:
-            return
+            return 0.0
         if self.speed == 1:
-            delay = (moment - datetime.now(UTC)).total_seconds()
-            if delay > 0:
-                time.sleep(delay)
-            return
+            return (moment - datetime.now(UTC)).total_seconds()
         if self._origin is None:
             self._origin = (time.monotonic(), moment)
-            return
+            return 0.0
         wall0, sim0 = self._origin
-        due = wall0 + (moment - sim0).total_seconds() / self.speed
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        return wall0 + (moment - sim0).total_seconds() / self.speed - time.monotonic()
 
 
 def play(emissions: Iterable[Emission], publisher: DevicePublisher, speed: float,
@@ -75,7 +78,8 @@ def play(emissions: Iterable[Emission], publisher: DevicePublisher, speed: float
     started = next_report = time.monotonic()
     valid_ids: set[str] = set()
     for emission in emissions:
-        pacer.wait_for(emission.at)
+        pacer.wait_for(emission.at, every_s=progress_every_s, tick=lambda at=emission.at: _progress(
+            stream, publisher.acked, total, at, started, waiting=True))
         publisher.publish(emission.topic, emission.payload, emission.qos, emission.retain)
         summary.sent += 1
         summary.by_kind[emission.kind] += 1
@@ -88,7 +92,7 @@ def play(emissions: Iterable[Emission], publisher: DevicePublisher, speed: float
         if record:
             record.write(recording_line(emission) + "\n")
         if time.monotonic() >= next_report:
-            _progress(stream, summary.sent, total, emission.at, started)
+            _progress(stream, publisher.acked, total, emission.at, started)
             next_report = time.monotonic() + progress_every_s
     summary.acked = publisher.wait_acked()
     summary.wall_seconds = time.monotonic() - started
@@ -127,9 +131,12 @@ def read_recording(path: Path) -> list[Emission]:
 
 
 def _progress(stream: IO[str], sent: int, total: int | None, moment: datetime,
-              started: float) -> None:
+              started: float, waiting: bool = False) -> None:
+    """`sent`: messages the broker acknowledged, not merely handed to the client; while a
+    live run waits for its next message, the line says so (instead of repeating itself)."""
     rate = sent / max(time.monotonic() - started, 1e-9)
-    share = f"/{total} ({100 * sent / total:.0f}%)" if total else ""
-    stream.write(f"  sent {sent}{share}  simulated time {moment:%Y-%m-%d %H:%M:%S}  "
-                 f"{rate:,.0f} msg/s\n")
+    share = f" of {total} planned ({100 * sent / total:.0f}%)" if total else ""
+    now = (f"waiting for the next message at {moment:%Y-%m-%d %H:%M:%S}" if waiting
+           else f"simulated time {moment:%Y-%m-%d %H:%M:%S}")
+    stream.write(f"  sent {sent}{share}  {now}  {rate:,.0f} msg/s\n")
     stream.flush()

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from dronelog.contract.messages import Telemetry
 from dronelog.contract.topics import TopicLayout
-from simulators.network import Emission
+from dronelog_sim.network import Emission
 
 
 def load_stream(drones: int, hz: float, duration: timedelta, start: datetime, seed: int,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from geographiclib.geodesic import Geodesic
 
-from simulators.scenario import DroneModel, Weather
+from dronelog_sim.scenario import DroneModel, Weather
 
 WGS84 = Geodesic.WGS84
 CRUISE_POWER_FACTOR = 0.85

@@ -38,9 +38,9 @@ from dronelog.domain.facts import SpecimenFacts
 from dronelog.domain.policies import PolicyBook
 from dronelog.domain.stability import SpecimenLimits, StabilityCatalogue
 from dronelog.domain.temperature import EXCURSION_GRACE_S, TEMPERATURE_RANGES
-from simulators.faults import EXPECTED_REASON, FaultRates, malform
-from simulators.flight_model import FlightProfile, payload_temperature
-from simulators.scenario import Demand, DroneModel, Scenario, Site
+from dronelog_sim.faults import EXPECTED_REASON, FaultRates, malform
+from dronelog_sim.flight_model import FlightProfile, payload_temperature
+from dronelog_sim.scenario import Demand, DroneModel, Scenario, Site
 
 GPS_NOISE_M = 1.5
 METRES_PER_DEGREE = 111_320.0

@@ -1,0 +1,137 @@
+"""The `dronelog` command as a dispatcher or an administrator uses it, in-process (click's
+runner) on a SQLite database in a private DRONELOG_HOME: the read-only commands never make a
+database, lists say what they show, and an alert is acknowledged only by a known dispatcher
+or administrator."""
+
+import socket
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import insert, select
+
+from dronelog.api.accounts import Role, add_user
+from dronelog.broker import free_port
+from dronelog.cli import main
+from dronelog.storage.database import create_db_engine, migrate
+from dronelog.storage.tables import Alert
+from dronelog.turnaround import repository as repo
+
+OPENED = datetime(2026, 12, 5, 1, 30, tzinfo=UTC)  # 09:30 in Asia/Shanghai
+READ_ONLY = (["alerts", "list"], ["report"], ["users", "list"], ["dead-letters"],
+             ["audit", "verify"])
+
+
+def run(home, *args: str):
+    return CliRunner().invoke(main, list(args), env={
+        "DRONELOG_HOME": str(home), "DRONELOG_DATABASE_URL": None,
+        "DRONELOG_CONFIG": str(home / "none.toml"), "DRONELOG_LOG_LEVEL": "WARNING"})
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A home with a migrated database: users of each kind and one open alert at pdrmyy."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'dronelog.db'}")
+    migrate(engine)
+    with engine.begin() as connection:
+        add_user(connection, "disp-01", Role.DISPATCHER, OPENED, display_name="调度员 甲")
+        add_user(connection, "lab-01", Role.LAB, OPENED, site_id="pdrmyy",
+                 display_name="检验科")
+        connection.execute(insert(Alert.__table__).values(
+            subject_kind="specimen", subject_id="SP-1", kind="deadline_missed",
+            severity="critical", state="open", message="SP-1 late", details="{}",
+            site_id="pdrmyy", opened_at=OPENED))
+    engine.dispose()
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_a_read_only_command_in_an_empty_home_says_so_and_creates_nothing(tmp_path, command):
+    result = run(tmp_path, *command)
+    assert result.exit_code == 1
+    assert f"no database at {tmp_path / 'dronelog.db'}" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_command_on_an_unmigrated_database_does_not_migrate_it(tmp_path):
+    (tmp_path / "dronelog.db").write_bytes(b"")
+    result = run(tmp_path, "alerts", "list")
+    assert result.exit_code == 1
+    assert "is empty (no dronelog tables)" in result.output
+    assert "dronelog db upgrade" in result.output
+    with sqlite3.connect(tmp_path / "dronelog.db") as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []
+
+
+def test_users_list_shows_id_role_site_state_and_name(home):
+    result = run(home, "users", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["id", "role", "site", "state", "name"]
+    assert lines[1].split() == ["disp-01", "dispatcher", "-", "active", "调度员", "甲"]
+    assert lines[2].split() == ["lab-01", "lab", "pdrmyy", "active", "检验科"]
+    assert "argon2" not in result.output
+
+
+def test_alerts_list_labels_times_in_the_networks_zone_and_names_the_site(home):
+    result = run(home, "alerts", "list")
+    assert result.exit_code == 0, result.output
+    assert "times in Asia/Shanghai" in result.output
+    assert "2026-12-05 09:30+0800" in result.output
+    assert "site pdrmyy" in result.output
+
+
+@pytest.mark.parametrize("by", ["nobody", "lab-01"])
+def test_an_acknowledgement_by_anyone_but_a_dispatcher_or_admin_is_refused(home, by):
+    result = run(home, "alerts", "ack", "1", "--by", by)
+    assert result.exit_code == 2
+    assert "not an active dispatcher or admin" in result.output
+    engine = create_db_engine(f"sqlite:///{home / 'dronelog.db'}")
+    with engine.connect() as connection:
+        state = connection.execute(select(Alert.__table__.c.state)).scalar_one()
+    assert state == "open"
+
+
+def test_a_dispatcher_acknowledges_and_the_list_says_who_and_when(home):
+    result = run(home, "alerts", "ack", "1", "--by", "disp-01")
+    assert result.exit_code == 0, result.output
+    listed = run(home, "alerts", "list").output
+    assert "acknowledged" in listed and "by disp-01" in listed
+
+
+def test_a_report_without_received_specimens_shows_no_none(home):
+    now = datetime.now(UTC)
+    engine = create_db_engine(f"sqlite:///{home / 'dronelog.db'}")
+    with engine.begin() as connection:
+        connection.execute(insert(repo.SPECIMEN_TRACKING).values(
+            barcode="SP-2", state="in_flight", is_open=True, priority="stat", kind="blood",
+            origin_site_id="cjzxwsy", destination_site_id="pdrmyy",
+            temperature_class="ambient", collected_at=now, deadline=now + timedelta(hours=1),
+            warning_at=now + timedelta(minutes=45), custody_gaps="[]", anomalies="[]",
+            description_conflicts="[]", updated_at=now))
+    engine.dispose()
+    result = run(home, "report")
+    assert result.exit_code == 0, result.output
+    assert "cjzxwsy→pdrmyy" in result.output
+    assert "None" not in result.output
+    assert "on time=- (none received)" in result.output
+
+
+def test_dead_letters_in_a_database_without_any_say_so(home):
+    result = run(home, "dead-letters")
+    assert result.exit_code == 0
+    assert "no dead letters" in result.output
+
+
+def test_a_demo_on_a_busy_port_names_it_and_starts_nothing(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        result = run(tmp_path, "demo", "--port", str(busy), "--api-port", str(free_port()))
+    assert result.exit_code == 2
+    assert f"broker port {busy} on 127.0.0.1" in result.output
+    assert "API port" not in result.output  # the free one is not named
+    assert list(tmp_path.iterdir()) == []  # no database, no broker folder, no logs
