@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -152,6 +152,16 @@ class Settings(BaseSettings):
                                       "requests are always logged)")
     log_level: str = Field("INFO")
 
+    @field_validator("notify_channels")
+    @classmethod
+    def _channels_usable(cls, value: str | None) -> str | None:
+        """A channel apprise cannot take is a configuration error at start, in every process,
+        not a crash of the scheduler (which raises the alerts) on its first message."""
+        if value:
+            from dronelog.notify.channels import Channels  # apprise loads only when needed
+            Channels.from_setting(value)
+        return value
+
     @field_validator("telemetry_full_days", "telemetry_retention_days")
     @classmethod
     def _flight_data_kept_24_months(cls, days: float | None, info) -> float | None:
@@ -183,3 +193,15 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
         )
+
+
+def invalid_configuration(error: ValidationError) -> str:
+    """A settings error for people: each setting and what is wrong with it, never the value
+    given (it may be a password, a bot key or a database URL with its credentials)."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        variable = f"DRONELOG_{where.upper()}" if problem["loc"] else where
+        lines.append(f"  {variable}: {problem['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+

@@ -135,3 +135,32 @@ def test_a_demo_on_a_busy_port_names_it_and_starts_nothing(tmp_path):
     assert f"broker port {busy} on 127.0.0.1" in result.output
     assert "API port" not in result.output  # the free one is not named
     assert list(tmp_path.iterdir()) == []  # no database, no broker folder, no logs
+
+
+@pytest.mark.parametrize("command", [["scheduler"], ["ingest"], ["api"], ["alerts", "list"]])
+def test_a_notification_channel_apprise_cannot_take_stops_every_command_plainly(tmp_path,
+                                                                                 command):
+    """Before, the scheduler (which raises the turnaround alerts) died at start with a
+    traceback, and the API failed only when its notification page was opened."""
+    channels = '{"lab-mail": "mailtos://lab:S3cret-pw@smtp.example.org", "bot": "nope://K3Y"}'
+    result = CliRunner().invoke(main, command, env={
+        "DRONELOG_HOME": str(tmp_path), "DRONELOG_CONFIG": str(tmp_path / "none.toml"),
+        "DRONELOG_NOTIFY_CHANNELS": channels,
+        "DRONELOG_DATABASE_URL": "postgresql+psycopg://dl:Db-pa55@127.0.0.1:9/x"})
+    assert result.exit_code == 1, result.output
+    assert "DRONELOG_NOTIFY_CHANNELS: Value error, channel 'bot': apprise does not take its " \
+        "URL (scheme 'nope')" in result.output
+    for secret in ("S3cret-pw", "K3Y", "Db-pa55"):  # what was given is never echoed
+        assert secret not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_invalid_setting_is_named_with_its_variable_and_never_its_value(tmp_path):
+    result = CliRunner().invoke(main, ["scheduler"], env={
+        "DRONELOG_HOME": str(tmp_path), "DRONELOG_CONFIG": str(tmp_path / "none.toml"),
+        "DRONELOG_BATCH_SIZE": "lots", "DRONELOG_NOTIFY_CHANNELS": "[1"})
+    assert result.exit_code == 1
+    assert "DRONELOG_BATCH_SIZE: Input should be a valid integer" in result.output
+    assert "DRONELOG_NOTIFY_CHANNELS: Value error, DRONELOG_NOTIFY_CHANNELS is not JSON" \
+        in result.output
+    assert "lots" not in result.output

@@ -15,7 +15,7 @@ import click
 import structlog
 from pydantic import ValidationError
 
-from dronelog.config import Settings
+from dronelog.config import Settings, invalid_configuration
 from dronelog.logs import configure_logging
 
 log = structlog.get_logger("dronelog.bridges")
@@ -55,7 +55,7 @@ def bridge(ctx: click.Context) -> None:
         try:
             ctx.obj = Settings()
         except ValidationError as error:
-            raise click.ClickException(f"invalid configuration:\n{error}") from error
+            raise click.ClickException(invalid_configuration(error)) from error
         configure_logging(ctx.obj.log_level, ctx.obj.log_format)
 
 

@@ -7,14 +7,14 @@ import click
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
-from dronelog.config import Settings
+from dronelog.config import Settings, invalid_configuration
 
 
 def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise click.ClickException(f"invalid configuration:\n{error}") from error
+        raise click.ClickException(invalid_configuration(error)) from error
 
 
 def duration(text: str) -> timedelta:
