@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import text
 
 from dronelog.api.accounts import Role, add_user, issue_token
-from dronelog.clock import ManualClock
 from dronelog.contract.messages import DroneStatus
 from dronelog.dispatch.departures import create_due
 from dronelog.domain.dispatch import DispatchRules
@@ -26,14 +25,6 @@ from tests.support import LAB, LAYOUT, TOWN, write_telemetry
 
 NURSE = "lab-cj"
 TOWN_PAD, NEARBY = (36.6890, 119.7610), (36.7000, 119.7800)  # NEARBY: about 2 km away
-
-
-@pytest.fixture
-def clock(request):
-    """Now; a test that depends on the time of day names its moment with
-    `@pytest.mark.parametrize("clock", [moment], indirect=True)`."""
-    return ManualClock(getattr(request, "param", None)
-                       or datetime.now(UTC).replace(microsecond=0))
 
 
 def _nurse(api) -> dict:
