@@ -122,8 +122,12 @@ def broker(request, tmp_path: Path):
 
 
 @pytest.fixture
-def clock():
-    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+def clock(request):
+    """Now, by the wall clock. A test whose outcome depends on the time of day, the day or
+    the month names its moment instead, and says why in a comment:
+    `@pytest.mark.parametrize("clock", [moment], indirect=True)`."""
+    return ManualClock(getattr(request, "param", None)
+                       or datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -334,6 +334,12 @@ def test_flights_and_the_fleet_for_dispatchers(api, engine, clock):
     assert fleet[2]["last_seen"] is None and fleet[2]["link_age_s"] is None
 
 
+# 01:00 in Shanghai: the specimen is collected an hour before, at 00:00, the first instant of
+# the day the report is asked for. Its scans are timed by the test's clock, not the wall
+# clock: with the wall clock's scans, a test that began in the second before 01:00 asked
+# for the day before (by its clock) the one the scans fell on, and the report was empty.
+@pytest.mark.parametrize("clock", [datetime(2026, 11, 20, 17, 0, tzinfo=UTC)], indirect=True,
+                         ids=["collected-at-midnight"])
 def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url, tmp_path):
     from pathlib import Path
 
@@ -351,8 +357,9 @@ def test_sites_reports_and_dead_letters(api, engine, clock, broker, database_url
     assert routes[(TOWN, LAB)]["cruise_alt_m"] == 120.0
     device = api.as_role(Role.DEVICE)
     for minutes, name in ((60, "custody.collected"), (30, "custody.packed")):
+        at = (clock.now() - timedelta(minutes=minutes)).isoformat()
         assert api.http.post("/api/v1/custody", headers=device,
-                             json=scan(name, minutes_ago=minutes)).status_code == 201
+                             json=scan(name, event_time=at)).status_code == 201
     settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
     TurnaroundJobs(engine, settings, clock=clock).turnaround()
     from zoneinfo import ZoneInfo

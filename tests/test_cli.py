@@ -102,7 +102,11 @@ def test_a_dispatcher_acknowledges_and_the_list_says_who_and_when(home):
 
 
 def test_a_report_without_received_specimens_shows_no_none(home):
-    now = datetime.now(UTC)
+    # The report of a named day, with the specimen collected at its first instant (00:00 in
+    # Shanghai, 16:00 UTC the day before: the day's inclusive start). The default day is
+    # today by the CLI's own wall clock: a specimen stored at "now" just before midnight in
+    # Shanghai fell on the day before the one the CLI reported a moment later.
+    now = datetime(2026, 11, 19, 16, 0, tzinfo=UTC)
     engine = create_db_engine(f"sqlite:///{home / 'dronelog.db'}")
     with engine.begin() as connection:
         connection.execute(insert(repo.SPECIMEN_TRACKING).values(
@@ -112,8 +116,9 @@ def test_a_report_without_received_specimens_shows_no_none(home):
             warning_at=now + timedelta(minutes=45), custody_gaps="[]", anomalies="[]",
             description_conflicts="[]", updated_at=now))
     engine.dispose()
-    result = run(home, "report")
+    result = run(home, "report", "--day", "2026-11-20")
     assert result.exit_code == 0, result.output
+    assert "turnaround report 2026-11-20" in result.output
     assert "cjzxwsy→pdrmyy" in result.output
     assert "None" not in result.output
     assert "on time=- (none received)" in result.output

@@ -6,9 +6,10 @@ the route requires it; a courier takes over; fixed departures are created at the
 Every change is attributed in the request's change log and the audit log."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from dronelog.api.accounts import Role, add_user, issue_token
@@ -184,15 +185,24 @@ def test_fixed_departures_are_created_once_at_their_cut_off(api):
     assert json.loads(json.dumps(scheduled["containers"])) == []
 
 
+# 23:48 in Shanghai (15:48 UTC): the requests are made on 20 November and the pickup, 12
+# minutes later, is at 00:00 on the 21st. The report counts a request on the day it was made
+# (dispatch/service_level.py), so it is asked for the 20th. On the wall clock, between
+# 23:48 and midnight in Shanghai, the test asked for the pickup's day and found no row.
+@pytest.mark.parametrize("clock", [datetime(2026, 11, 20, 15, 48, tzinfo=UTC)],
+                         indirect=True, ids=["pickup-at-midnight"])
 def test_the_service_level_is_request_to_pickup_per_route_and_priority(api):
+    from zoneinfo import ZoneInfo
+
     _network(api)
     nurse, dispatcher = _nurse(api), api.as_role(Role.DISPATCHER)
+    day = api.clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date()  # of the requests
     picked, waiting = (api.http.post("/api/v1/requests", headers=nurse, json={
         "destination_site_id": LAB, "priority": "urgent"}).json()["id"] for _ in range(2))
     api.clock.advance(12 * 60)
     _act(api, picked, dispatcher, action="to_courier", courier_id="courier-1")
     assert _act(api, picked, nurse, action="pick_up").json()["state"] == "picked_up"
-    day = api.clock.now().astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).date()
+    assert api.clock.now().astimezone(ZoneInfo("Asia/Shanghai")).date() > day
     (row,) = api.http.get(f"/api/v1/reports/requests?day={day.isoformat()}",
                           headers=dispatcher).json()
     assert (row["origin_site_id"], row["priority"], row["requests"], row["picked_up"],

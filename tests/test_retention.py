@@ -83,7 +83,12 @@ def test_telemetry_is_partitioned_by_month_and_still_stored_once(engine):
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = 'telemetry'::regclass AND contype = 'u'")).scalars().all()
     assert keys == ["UNIQUE (event_id, event_time)"]
-    clock = ManualClock(datetime.now(UTC))
+    # 19 s into this month (UTC): the 20 reports, one a second back from now, begin exactly
+    # at the month's first instant (the partition's inclusive lower bound) and all fall in
+    # it. With the wall clock, the first 19 s of a month sent some to the month before
+    # (at 00:00:05 on the 1st only 6 were in this month's partition). This month, not a
+    # fixed date: the migration made the partitions around the wall clock.
+    clock = ManualClock(partitions.month_start(datetime.now(UTC)) + timedelta(seconds=19))
     events = [telemetry("uav-05", seq=i, at=clock.now() - timedelta(seconds=i))
               for i in range(20)]
     topic = LAYOUT.telemetry("uav-05")

@@ -41,9 +41,13 @@ SQLITE_TRIGGERS = ("specimen_no_update", "specimen_no_delete", "audit_log_no_upd
 
 @pytest.fixture
 def clock():
-    """Now, at 35 s past a minute: the 5-minute test flight's 30 reports fall into six
-    minutes whatever the wall clock says (3 + 6 + 6 + 6 + 6 + 3), so thinning keeps six."""
-    return ManualClock(datetime.now(UTC).replace(second=35, microsecond=0))
+    """Today at 00:05:35 UTC. 35 s past a minute: the 5-minute test flight's 30 reports
+    fall into six minutes (3 + 6 + 6 + 6 + 6 + 3), so thinning keeps six. 00:05: the flight
+    begins 35 s after UTC midnight, inside the one whole UTC day retention thins it with, so
+    the thinning is one seal of 24 removed; on the wall clock, in the five minutes after UTC
+    midnight, the flight crossed it and was thinned as two days, sealed twice. Today,
+    not a fixed date: the migration made the telemetry partitions around the wall clock."""
+    return ManualClock(datetime.now(UTC).replace(hour=0, minute=5, second=35, microsecond=0))
 
 
 @pytest.fixture
