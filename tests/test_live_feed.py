@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from sqlalchemy import insert
 
+from dronelog.api import live
 from dronelog.api.accounts import Role, add_user, issue_token
 from dronelog.api.app import create_app
 from dronelog.config import Settings
@@ -211,6 +212,22 @@ def test_the_cursor_comes_with_the_last_frame_of_a_batch(engine, clock):
     assert [frame_id is not None for frame_id, _, _ in frames] == [False, False, True]
     assert before[0] not in [data["event_id"] for _, _, data in frames]
     resumed.close()
+    api.close()
+
+
+def test_a_commit_larger_than_one_read_reaches_the_stream_without_another(engine, clock,
+                                                                          monkeypatch):
+    """A read takes at most `live.BATCH` rows a table; what one commit holds beyond that is
+    read at once, not when something else is committed."""
+    monkeypatch.setattr(live, "BATCH", 4)
+    api = start_api(engine, clock, stream_fallback_s=60)  # PostgreSQL: no timed read either
+    feed = feed_of(api)
+    listener = Listener(str(api.http.base_url), api.as_role(Role.DISPATCHER), types="telemetry")
+    wait_until(lambda: len(feed.subscriptions()) == 1)
+    written = write_telemetry(engine, clock, "uav-09", 4 * 2 + 1)  # the last one alone
+    got = [data["event_id"] for _, data in listener.take(len(written))]
+    assert got == written  # in three reads, with nothing committed after them
+    listener.close()
     api.close()
 
 

@@ -4,10 +4,11 @@ every live stream attached to this process, filtered by the stream's kinds, site
 What wakes the reader: on PostgreSQL a notification (LISTEN) that the writers send with their
 commits (`dronelog/storage/change_notice.py`). It only wakes the reader, which then reads the
 database, the truth; a read every `stream_fallback_s` covers a lost notification (a broken
-listening connection, a writer that does not announce). On SQLite, a check of the file's
-data version every `stream_poll_s` (one PRAGMA, no table read) tells that something was
-committed. So nothing is read while nothing is committed, and no reader runs while no stream
-is attached: the first stream starts it, the last one to leave stops it.
+listening connection, a writer that does not announce). On SQLite, a check of the file's data
+version every `stream_poll_s` (one PRAGMA, no table read) tells that something was committed,
+and the read follows in the same worker-thread call. So nothing is read while nothing is
+committed, and no reader runs while no stream is attached: the first stream starts it, the last
+one to leave stops it.
 
 Each stream has a bounded queue: a client that falls `stream_queue_events` behind is sent a
 `reset` (re-read the state) and goes on from the feed's position. The frames are encoded once,
@@ -183,25 +184,70 @@ class ChangeFeed:
         return changes, more, live.Mark.of(cursor)
 
     async def _run(self, cursor: live.Cursor) -> None:
-        postgresql = self.engine.dialect.name == "postgresql"
+        if self.engine.dialect.name == "postgresql":
+            await self._run_notified(cursor)
+        else:
+            await self._run_polled(cursor)
+
+    async def _run_notified(self, cursor: live.Cursor) -> None:
+        """PostgreSQL: read when a notification (or the fallback timer) wakes the reader."""
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._listen if postgresql else self._watch_file)
-            fallback = self._fallback_s if postgresql else None
+            tasks.start_soon(self._listen)
             while True:
-                with anyio.move_on_after(fallback):
+                with anyio.move_on_after(self._fallback_s):
                     await self._wake.wait()
                 self._wake.clear()  # a commit from now on wakes the next read
-                more = True
-                while more:
-                    try:
-                        changes, more, mark = await anyio.to_thread.run_sync(self._read, cursor)
-                    except SQLAlchemyError as error:
-                        log.warning("the live feed cannot read the database: %s", error)
-                        await anyio.sleep(RETRY_S)
-                        self._wake.set()
-                        break
+                await self._read_all(cursor)
+
+    async def _run_polled(self, cursor: live.Cursor) -> None:
+        """SQLite: every `stream_poll_s`, one call in a worker thread checks the file's data
+        version (any commit by another connection changes it) and, if it changed, reads
+        right away: one trip between the event loop and a thread per change, not one to
+        check and another to read."""
+        connection = await anyio.to_thread.run_sync(self.engine.raw_connection)
+        try:
+            version = None
+            while True:
+                try:
+                    version, read = await anyio.to_thread.run_sync(
+                        self._read_if_changed, connection, version, cursor)
+                except (sqlite3.Error, SQLAlchemyError) as error:
+                    log.warning("the live feed cannot read the database: %s", error)
+                    version = None  # read at the next check, whatever the version says
+                    await anyio.sleep(RETRY_S)
+                    continue
+                if read is not None:
+                    changes, more, mark = read
                     self.reads += 1
                     self._fan_out(changes, mark)
+                    if more:  # more than one read's worth: the rest at once
+                        version = None
+                        continue
+                await anyio.sleep(self._poll_s)
+        finally:
+            connection.close()
+
+    def _read_if_changed(self, connection, version: int | None, cursor: live.Cursor
+                         ) -> tuple[int, tuple[list[live.Change], bool, live.Mark] | None]:
+        """The data version now, and a read if it differs from `version`. The version is
+        taken first: a commit after it is in this read or changes the next version."""
+        now = _data_version(connection)
+        return now, (self._read(cursor) if now != version else None)
+
+    async def _read_all(self, cursor: live.Cursor) -> None:
+        """PostgreSQL: read and fan out until nothing more is waiting; after a failed read,
+        wait and wake the reader again."""
+        more = True
+        while more:
+            try:
+                changes, more, mark = await anyio.to_thread.run_sync(self._read, cursor)
+            except SQLAlchemyError as error:
+                log.warning("the live feed cannot read the database: %s", error)
+                await anyio.sleep(RETRY_S)
+                self._wake.set()
+                return
+            self.reads += 1
+            self._fan_out(changes, mark)
 
     def _fan_out(self, changes: list[live.Change], mark: live.Mark) -> None:
         """Each filter's batch built once and handed to every stream with that filter."""
@@ -232,26 +278,6 @@ class ChangeFeed:
                 log.warning("the live feed lost its notifications: %s", error)
             self._wake.set()
             await anyio.sleep(RETRY_S)
-
-    async def _watch_file(self) -> None:
-        """SQLite: wake the reader when the file's data version changes (any commit by
-        another connection changes it)."""
-        connection = await anyio.to_thread.run_sync(self.engine.raw_connection)
-        try:
-            version = None
-            while True:
-                try:
-                    now = await anyio.to_thread.run_sync(_data_version, connection)
-                except sqlite3.Error as error:  # a locked or vanished file: try again
-                    log.warning("the live feed cannot check the database: %s", error)
-                    now = None
-                if now != version:
-                    version = now
-                    self._wake.set()
-                await anyio.sleep(self._poll_s)
-        finally:
-            connection.close()
-
 
 def _data_version(connection) -> int:
     cursor = connection.cursor()
