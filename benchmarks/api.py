@@ -420,7 +420,7 @@ def make_token(db: ScratchDatabase, t0: datetime) -> str:
 SERVE = """
 import gc
 import sys
-source, url, mqtt_url, port, clock_iso = sys.argv[1:]
+source, url, mqtt_url, port, clock_iso, loop, http = sys.argv[1:]
 sys.path.insert(0, source)
 import logging
 from datetime import datetime
@@ -439,13 +439,15 @@ engine = create_db_engine(url, settings.sqlite_synchronous)
 clock = ManualClock(datetime.fromisoformat(clock_iso)) if clock_iso else None
 app = create_app(settings, engine, clock)
 gc.freeze()  # as `dronelog api` does
-uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", loop=loop, http=http)
 """
 
 
 class ApiServer:
     def __init__(self, url: str, mqtt_url: str, clock: datetime | None,
-                 source: Path = ROOT) -> None:
+                 source: Path = ROOT, server: str = "auto,auto") -> None:
+        """`server`: uvicorn's event loop and HTTP implementation, "LOOP,HTTP" ("auto,auto":
+        uvloop and httptools when installed, as `dronelog api` runs)."""
         import httpx
 
         from dronelog.broker import free_port
@@ -453,7 +455,7 @@ class ApiServer:
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVE, str(source), url, mqtt_url, str(self.port),
-             clock.isoformat() if clock else ""], cwd=source)
+             clock.isoformat() if clock else "", *server.split(",")], cwd=source)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:

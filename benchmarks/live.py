@@ -163,6 +163,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _cpu_or_none(pids: list[int]) -> float | None:
+    """As cpu_seconds, summed; None once a process has gone (the publisher, when done)."""
+    try:
+        return sum(map(cpu_seconds, pids))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, all cores, from /proc/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def cpu_over(pids: list[int], seconds: float) -> dict:
     """The CPU the processes `pids` used together over `seconds`, in % of one core."""
     load = [load_average()]
@@ -215,7 +231,8 @@ def seed(db: ScratchDatabase, drones: list[str]) -> None:
 def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
              drones: list[str], args: argparse.Namespace, workdir: Path) -> dict:
     out: dict = {"tree": name, "source": str(tree), "commit": _commit(tree),
-                 "api_processes": args.api_processes}
+                 "api_processes": args.api_processes,
+                 "uvicorn_loop_http": getattr(args, f"{name}_server")}
     log_path = workdir / f"ingester-{db.kind}-{name}.log"
     env = {**os.environ, "DRONELOG_DATABASE_URL": db.url, "DRONELOG_MQTT_URL": broker.url,
            "DRONELOG_LOG_FORMAT": "json", "PYTHONPATH": str(tree)}
@@ -231,7 +248,8 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
                 raise RuntimeError(f"ingester did not connect: {log_path.read_text()[-2000:]}")
             time.sleep(0.05)
         for _ in range(args.api_processes):
-            servers.append(ApiServer(db.url, broker.url, None, source=tree))
+            servers.append(ApiServer(db.url, broker.url, None, source=tree,
+                                     server=getattr(args, f"{name}_server")))
         server, pids = servers[0], [s.process.pid for s in servers]
         headers = {"Authorization": f"Bearer {token}"}
         out["no_streams"] = cpu_over(pids, args.idle_s)
@@ -269,11 +287,22 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
         poller = threading.Thread(target=lambda: fleet_busy.extend(
             fleet_requests(server.base, headers, None, stop)), daemon=True)
         load = [load_average()]
+        others = {"ingester": [ingester.pid], "load_client": [client.pid],
+                  "publisher": [publisher.pid], "broker": [broker.process.pid]}
         before, start = sum(map(cpu_seconds, pids)), time.monotonic()
+        others_before = {k: _cpu_or_none(v) for k, v in others.items()}
+        machine_before = machine_busy()
         go.set()
         poller.start()
         report = results.get(timeout=args.publish_s + 120)
-        busy_cpu = 100 * (sum(map(cpu_seconds, pids)) - before) / (time.monotonic() - start)
+        spent = time.monotonic() - start
+        busy_cpu = 100 * (sum(map(cpu_seconds, pids)) - before) / spent
+        others_cpu = {k: None if None in (now := _cpu_or_none(v), others_before[k])
+                      else round(100 * (now - others_before[k]) / spent, 1)
+                      for k, v in others.items()}
+        machine_after = machine_busy()
+        machine_pct = round(100 * (machine_after[0] - machine_before[0])
+                            / max(1, machine_after[1] - machine_before[1]), 1)
         ids = {event_id for _, _, event_id in report["records"]}
         published_at = {event_id: at for _, at, event_id in report["records"]}
         seen: dict[tuple, int] = {}
@@ -301,7 +330,8 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
             "publisher_max_behind_schedule_ms": report["max_behind_schedule_ms"],
             "visible_on_probes": len({e for e in first if e in ids}),
             "latency": summary(latencies), "resets": got["resets"],
-            "api_cpu_pct": round(busy_cpu, 1), "load_1min": load}
+            "api_cpu_pct": round(busy_cpu, 1), "other_cpu_pct": others_cpu,
+            "machine_busy_pct": machine_pct, "load_1min": load}
         out["fleet_publishing"] = {**summary(fleet_busy), "streams": kept["open"]}
         say(f"{db.kind}/{name}: publish to visible {out['publish']}")
         say(f"{db.kind}/{name}: fleet while publishing {out['fleet_publishing']}")
@@ -361,6 +391,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old", type=Path, help="the source tree before the change feed")
     parser.add_argument("--new", type=Path, default=ROOT)
+    for tree in ("old", "new"):
+        parser.add_argument(f"--{tree}-server", default="auto,auto", metavar="LOOP,HTTP",
+                            help=f"uvicorn's event loop and HTTP implementation for --{tree}, "
+                            "e.g. asyncio,h11 (default auto,auto: uvloop and httptools when "
+                            "installed, as `dronelog api` runs)")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--api-processes", type=int, default=1,
