@@ -21,7 +21,7 @@ from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.network import import_network
 from dronelog.storage.writer import BatchWriter
 from dronelog_sim.scenario import load_scenario
-from tests.support import LAB, LAYOUT, TOWN, write_telemetry
+from tests.support import LAB, LAYOUT, TOWN, scan, write_telemetry
 
 NURSE = "lab-cj"
 TOWN_PAD, NEARBY = (36.6890, 119.7610), (36.7000, 119.7800)  # NEARBY: about 2 km away
@@ -183,6 +183,52 @@ def test_fixed_departures_are_created_once_at_their_cut_off(api):
         "schedule", (cutoff + timedelta(minutes=30)).astimezone(
             ZoneInfo("UTC")).isoformat().replace("+00:00", "Z"))
     assert json.loads(json.dumps(scheduled["containers"])) == []
+
+
+def _packed(api, barcode: str, box: str, at: datetime) -> None:
+    """A tube for the lab collected at the clinic and packed into `box` at `at`."""
+    from pydantic import TypeAdapter
+
+    from dronelog.contract.messages import CustodyEvent
+
+    events = TypeAdapter(CustodyEvent)
+    collected = scan("custody.collected", barcode=barcode,
+                     event_time=(at - timedelta(minutes=10)).isoformat())
+    packed = scan("custody.packed", barcode=barcode, container_id=box,
+                  event_time=at.isoformat())
+    topic = LAYOUT.site_custody(TOWN)
+    BatchWriter(api.engine, api.clock).write(
+        [Accepted(Delivery(topic, b"", at), LAYOUT.parse(topic), events.validate_python(e))
+         for e in (collected, packed)], [])
+
+
+@pytest.mark.parametrize("morning_cancelled", [False, True], ids=["open", "cancelled"])
+def test_a_box_on_the_mornings_open_request_is_not_offered_to_the_afternoons(
+        api, morning_cancelled):
+    from zoneinfo import ZoneInfo
+
+    _network(api)
+    zone = ZoneInfo("Asia/Shanghai")
+    morning, afternoon = (Departure(TOWN, LAB, datetime(2026, 1, 1, h).time(), cutoff_min=20)
+                          for h in (10, 15))
+    rules = DispatchRules(departures=(morning, afternoon))
+    day = api.clock.now().astimezone(zone).date() - timedelta(days=1)
+    local = lambda h, m: datetime.combine(day, datetime(2026, 1, 1, h, m).time(),  # noqa: E731
+                                          tzinfo=zone)
+    _packed(api, "CJ-MORNING-1", "BOX-AM", local(9, 40))  # at the morning's cut-off
+    with api.engine.begin() as connection:
+        (am,) = create_due(connection, rules, local(9, 40), "Asia/Shanghai")
+    assert api.http.get(f"/api/v1/requests/{am}", headers=api.as_role(Role.DISPATCHER)
+                        ).json()["containers"] == ["BOX-AM"]
+    if morning_cancelled:
+        assert _act(api, am, api.as_role(Role.DISPATCHER), action="cancel",
+                    reason="no drone").status_code == 200
+    _packed(api, "CJ-NOON-1", "BOX-PM", local(12, 0))
+    with api.engine.begin() as connection:
+        (pm,) = create_due(connection, rules, local(14, 40), "Asia/Shanghai")
+    containers = api.http.get(f"/api/v1/requests/{pm}", headers=api.as_role(Role.DISPATCHER)
+                              ).json()["containers"]
+    assert containers == (["BOX-AM", "BOX-PM"] if morning_cancelled else ["BOX-PM"])
 
 
 # 23:48 in Shanghai (15:48 UTC): the requests are made on 20 November and the pickup, 12

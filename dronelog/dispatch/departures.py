@@ -1,7 +1,10 @@
 """Fixed daily departures: at each departure's cut-off the scheduler creates its transport
 request, once (the one-day departure's key is unique), with the boxes packed at the origin for
-the destination since the last departure's cut-off (domain/requests.py, `due_departures`)."""
+the destination in the day before the cut-off that are neither loaded nor named by another
+open request (domain/requests.py, `due_departures`): a box waiting on the morning's request
+is not offered to the afternoon's as well; once that request is cancelled, it is."""
 
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,7 +12,7 @@ from sqlalchemy import Connection, and_, select
 
 from dronelog.dispatch import records
 from dronelog.domain.dispatch import DispatchRules
-from dronelog.domain.requests import due_departures
+from dronelog.domain.requests import FINAL, due_departures
 from dronelog.storage.tables import CustodyEvent, Specimen
 
 SCHEDULER = "scheduler"
@@ -42,7 +45,7 @@ def create_due(connection: Connection, rules: DispatchRules, now: datetime, zone
 def _boxes_packed(connection: Connection, origin: str, destination: str, cutoff: datetime,
                   limit: int = 50) -> list[str]:
     """Boxes packed at `origin` in the day up to `cutoff` with tubes for `destination`,
-    not loaded yet."""
+    not loaded yet and not on an open request from `origin`."""
     packed = connection.execute(
         select(C.c.container_id).select_from(C.join(SPECIMEN, SPECIMEN.c.barcode == C.c.barcode))
         .where(and_(C.c.kind == "packed", C.c.site_id == origin,
@@ -52,4 +55,9 @@ def _boxes_packed(connection: Connection, origin: str, destination: str, cutoff:
         .distinct().limit(limit * 4)).scalars().all()
     loaded = set(connection.execute(select(C.c.container_id).where(and_(
         C.c.kind == "loaded", C.c.container_id.in_(packed)))).scalars())
-    return sorted(set(packed) - loaded)[:limit]
+    requested = set()
+    for (names,) in connection.execute(select(records.REQUEST.c.containers).where(and_(
+            records.REQUEST.c.origin_site_id == origin,
+            records.REQUEST.c.state.not_in([state.value for state in FINAL])))):
+        requested.update(json.loads(names))
+    return sorted(set(packed) - loaded - requested)[:limit]
