@@ -185,6 +185,22 @@ def test_fixed_departures_are_created_once_at_their_cut_off(api):
     assert json.loads(json.dumps(scheduled["containers"])) == []
 
 
+# Shanghai's midnight is 16:00 UTC: a request made in its first second is dated that day, one
+# made in the last second before it the day before (the date in the id was the UTC date, so
+# from 00:00 to 08:00 a clinic saw yesterday's).
+@pytest.mark.parametrize(("clock", "dated"), [
+    (datetime(2026, 11, 20, 16, 0, 0, tzinfo=UTC), "TR20261121-"),
+    (datetime(2026, 11, 20, 15, 59, 59, tzinfo=UTC), "TR20261120-")],
+    indirect=["clock"], ids=["first-second", "last-second"])
+def test_a_request_id_carries_the_networks_local_date(api, dated):
+    import_network(api.engine, load_scenario(Path(__file__).parents[1] / "scenarios" /
+                                             "pingdu.toml"))
+    created = api.http.post("/api/v1/requests", headers=_nurse(api), json={
+        "destination_site_id": LAB, "containers": ["BOX-D1"]})
+    assert created.status_code == 201, created.text
+    assert created.json()["id"].startswith(dated)
+
+
 def _packed(api, barcode: str, box: str, at: datetime) -> None:
     """A tube for the lab collected at the clinic and packed into `box` at `at`."""
     from pydantic import TypeAdapter

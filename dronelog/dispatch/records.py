@@ -6,6 +6,7 @@ import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -16,8 +17,9 @@ from dronelog.storage.tables import RequestChange, TransportRequestRow
 REQUEST, CHANGE = TransportRequestRow.__table__, RequestChange.__table__
 
 
-def new_request_id(now: datetime) -> str:
-    return f"TR{now.strftime('%Y%m%d')}-{secrets.token_hex(3).upper()}"
+def new_request_id(now: datetime, zone: str) -> str:
+    """TR<the network's local date>-<6 hex>: the date the clinic sees on its wall."""
+    return f"TR{now.astimezone(ZoneInfo(zone)).strftime('%Y%m%d')}-{secrets.token_hex(3).upper()}"
 
 
 def to_domain(row: Any) -> TransportRequest:

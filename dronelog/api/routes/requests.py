@@ -251,7 +251,7 @@ def create_request(body: RequestCreate, request: Request, conn: ConnectionDep,
     ready_at = body.ready_at or now
     if not now - READY_HORIZON <= ready_at <= now + READY_HORIZON:
         raise Problem(422, "Ready time out of range", "ready_at is within 7 days of now")
-    request_id = records.new_request_id(now)
+    request_id = records.new_request_id(now, request.app.state.settings.network_timezone)
     records.create(conn, {"id": request_id, "origin_site_id": origin,
                           "destination_site_id": body.destination_site_id,
                           "priority": body.priority, "source": "site", "requested_at": now,
