@@ -233,8 +233,61 @@ def test_an_unacknowledged_alert_escalates_at_exactly_n_minutes(engine, network,
     assert [m["Subject"] for _, m in mail.messages] == ["【未确认 30 分钟·高】平度市人民医院"]
     clock.advance(3600)
     scheduler.notifications()
-    assert len(bots.posts) == 3 and len(mail.messages) == 1
+    assert len(bots.posts) == 4 and len(mail.messages) == 1  # 4: F8's acknowledgement
+    assert [t for t in bots.texts(WECOM) if "已确认" in t and "lost_link of F8" in t]
     assert {row.subject for row in rows(engine) if row.route_id != 1} == {str(escalated)}
+
+
+def test_who_was_told_of_an_alert_hears_its_acknowledgement_and_its_resolution(
+        engine, network, bots, mail):
+    clock = ManualClock(at_local(5, 10))
+    lab_group = add_route(engine, clock, channel="wecom")
+    add_route(engine, clock, channel="dingtalk", alert_kinds=["breach"])  # never told
+    chief = add_route(engine, clock, channel="mail", after_min=30, language="en",
+                      recipients=["chief@h.example"])
+    handled = open_alert(engine, clock.now(), subject="F7")
+    forgotten = open_alert(engine, clock.now(), subject="F8")
+    scheduler = jobs(engine, clock, bots, mail)
+    assert scheduler.notifications().sent == 2
+    clock.advance(5 * 60)
+    with engine.begin() as connection:
+        alert_store.acknowledge(connection, handled, "user:disp-01", clock.now())
+    clock.advance(15 * 60)
+    with engine.begin() as connection:
+        alert_store.resolve(connection, handled, "user:disp-01", "换机重飞", clock.now())
+    scheduler.notifications()
+    acknowledged, resolved = bots.texts(WECOM)[2:]
+    assert acknowledged.startswith("【已确认·高】平度市人民医院")
+    assert "lost_link of F7" in acknowledged
+    assert "12月5日 10:05 由 disp-01 确认" in acknowledged
+    assert resolved.startswith("【已解除·高】") and "12月5日 10:20 解除：换机重飞" in resolved
+    assert mail.messages == []  # the chief was never told of F7: nor of its end
+    clock.advance(10 * 60)  # 10:30: the chief is told of F8, still open
+    scheduler.notifications()
+    with engine.begin() as connection:
+        alert_store.resolve(connection, forgotten, "user:disp-02", "link back", clock.now())
+    scheduler.notifications()
+    assert [m["Subject"].split(" Pingdu")[0] for _, m in mail.messages] == [
+        "[Unacknowledged for 30 min, high]", "[Resolved, high]"]
+    body = mail.messages[1][1].get_body(("plain",)).get_content()
+    assert "Alert 2, resolved at" in body and "10:30" in body and ": link back" in body
+    scheduler.notifications()
+    assert bots.texts(DINGTALK) == []
+    assert len(bots.texts(WECOM)) == 5  # F7 and F8 opened, F7 acknowledged and resolved, F8
+    assert sorted((row.route_id, row.dedupe_key.rsplit(":", 1)[1]) for row in rows(engine)
+                  if row.route_id == chief) == [(chief, "after30"), (chief, "resolved")]
+    assert lab_group != chief
+
+
+def test_an_alert_acknowledged_before_the_first_pass_is_told_opened_then_acknowledged(
+        engine, network, bots, mail):
+    clock = ManualClock(at_local(5, 10))
+    add_route(engine, clock, channel="wecom")
+    alert = open_alert(engine, clock.now())
+    with engine.begin() as connection:
+        alert_store.acknowledge(connection, alert, "user:disp-01", clock.now())
+    jobs(engine, clock, bots, mail).notifications()
+    assert [t.split("】")[0] for t in bots.texts(WECOM)] == ["【告警·高", "【已确认·高"]
 
 
 def test_a_failing_endpoint_is_retried_with_backoff_then_the_message_is_failed(

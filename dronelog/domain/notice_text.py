@@ -27,6 +27,14 @@ _TEXTS: dict[str, dict[str, str]] = {
     "alert.title": {"zh": "【告警·{severity}】{site}", "en": "[Alert, {severity}] {site}"},
     "alert.body": {"zh": "{text}\n告警编号 {alert_id}，{opened}起",
                    "en": "{text}\nAlert {alert_id}, since {opened}"},
+    "acknowledged.title": {"zh": "【已确认·{severity}】{site}",
+                           "en": "[Acknowledged, {severity}] {site}"},
+    "acknowledged.body": {"zh": "{text}\n告警编号 {alert_id}，{at} 由 {by} 确认",
+                          "en": "{text}\nAlert {alert_id}, acknowledged by {by} at {at}"},
+    "resolved.title": {"zh": "【已解除·{severity}】{site}", "en": "[Resolved, {severity}] {site}"},
+    "resolved.body": {"zh": "{text}\n告警编号 {alert_id}，{at} 解除{note}",
+                      "en": "{text}\nAlert {alert_id}, resolved at {at}{note}"},
+    "resolved.note": {"zh": "：{note}", "en": ": {note}"},
     "escalation.title": {"zh": "【未确认 {minutes} 分钟·{severity}】{site}",
                          "en": "[Unacknowledged for {minutes} min, {severity}] {site}"},
     "landing.title": {"zh": "【即将到达】{site} {eta}", "en": "[Arriving] {site} at {eta}"},
@@ -96,6 +104,26 @@ def alert_notice(alert, params: Mapping, language: str, sites: Mapping[str, Site
     opened = format_time(alert.opened_at, _zone(alert.site_id, sites), language)
     return Notice(title, _text("alert.body", language, text=text, alert_id=alert.id,
                                opened=opened))
+
+
+def alert_change_notice(alert, params: Mapping, change: str, at: datetime, by: str | None,
+                        language: str, sites: Mapping[str, SiteLabel]) -> Notice:
+    """An alert the route was told about, acknowledged or resolved (`change`), so nobody goes
+    on working on it. `alert` as for `alert_notice`, with `resolution_note`."""
+    severity = _SEVERITY[language].get(alert.severity, alert.severity)
+    site = _site(alert.site_id, sites, language)
+    text = render_or(alert.message, alert.kind, params, language, sites)
+    when = format_time(at, _zone(alert.site_id, sites), language)
+    note = (alert.resolution_note or "").strip()
+    return Notice(_text(f"{change}.title", language, severity=severity, site=site),
+                  _text(f"{change}.body", language, text=text, alert_id=alert.id, at=when,
+                        by=_person(by), note=_text("resolved.note", language, note=note)
+                        if note else ""))
+
+
+def _person(by: str | None) -> str:
+    """Who, as the alert store records it ("user:disp-01" → "disp-01")."""
+    return (by or "—").removeprefix("user:")
 
 
 def landing_notice(flight_id: str, site_id: str, eta: datetime, now: datetime,

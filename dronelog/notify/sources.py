@@ -5,8 +5,9 @@ occurrence and when it may go (quiet hours in the site's zone), and returns `Pla
 messages whose key names the route and the subject: a message is planned once however
 often the planner runs, on whichever scheduler (outbox.py stores each key once).
 
-- alerts: the `alert_change` outbox (`notices_planned`), and the escalation tiers of the
-  alerts still open;
+- alerts: the `alert_change` outbox (`notices_planned`): an opening to the routes that take
+  it, an acknowledgement or a resolution to the routes that were told of the alert; and the
+  escalation tiers of the alerts still open;
 - landing: the flights in the air (the sweep's query) whose ETA is within the lead time,
   to the destination's lab;
 - assigned: the `request_change` rows not yet notified (`notified_at`), to the requesting
@@ -44,6 +45,7 @@ from dronelog.storage.tables import (
     Alert,
     AlertChange,
     CustodyEvent,
+    Notification,
     RequestChange,
     TransportRequestRow,
 )
@@ -54,10 +56,12 @@ from dronelog.turnaround.sweep import SweepRules
 ALERT, CHANGE = Alert.__table__, AlertChange.__table__
 REQUEST, REQUEST_CHANGE = TransportRequestRow.__table__, RequestChange.__table__
 CUSTODY = CustodyEvent.__table__
+NOTIFICATION = Notification.__table__
 BATCH = 500
 RECENT_REPORTS = timedelta(minutes=5)  # the reports an ETA is made from (as the API's)
 RECEIVED_LOOKBACK = timedelta(seconds=60)  # commits that stored an older `stored_at` late
 RECEIVED_WATERMARK = "notify.received"
+ALERT_CHANGES_TOLD = ("acknowledged", "resolved")  # to the routes told of the alert
 _RANK = {"stat": 2, "urgent": 1, "routine": 0}
 
 
@@ -103,12 +107,16 @@ def alerts(connection: Connection, routes: list[RouteRule], now: datetime,
     """The notices of newly opened alerts (and the changes marked planned), and of the
     escalation tiers due."""
     changes = connection.execute(
-        select(CHANGE.c.id.label("change_id"), CHANGE.c.change, ALERT)
+        select(CHANGE.c.id.label("change_id"), CHANGE.c.change, CHANGE.c.at.label("change_at"),
+               CHANGE.c.by.label("change_by"), ALERT)
         .join(ALERT, ALERT.c.id == CHANGE.c.alert_id)
         .where(CHANGE.c.notices_planned.is_(False)).order_by(CHANGE.c.id).limit(BATCH)).all()
     planned = [_alert_planned(route, row, now, sites, 0) for row in changes
                if row.change == "opened"
                for route in routes_for(routes, _alert_occurrence(row), after_min=0)]
+    planned += _alert_changes_planned(connection, routes, [
+        row for row in changes if row.change in ALERT_CHANGES_TOLD], now, sites,
+        {item.key for item in planned})
     if changes:
         connection.execute(update(CHANGE).where(CHANGE.c.id.in_(
             [row.change_id for row in changes])).values(notices_planned=True))
@@ -123,6 +131,36 @@ def alerts(connection: Connection, routes: list[RouteRule], now: datetime,
             for route in routes_for(routes, _alert_occurrence(alert), after_min=None):
                 if escalation_due(route.after_min, as_utc(alert.opened_at), alert.state, now):
                     planned.append(_alert_planned(route, alert, now, sites, route.after_min))
+    return planned
+
+
+def _alert_changes_planned(connection: Connection, routes: list[RouteRule], changes: list,
+                           now: datetime, sites: Mapping[str, SiteLabel],
+                           told_now: set[str]) -> list[Planned]:
+    """An acknowledgement or a resolution, to each route that was told of the alert (at its
+    opening or at an escalation tier, before or in this pass: `told_now`): one message per
+    route and change."""
+    def keys(row, route: RouteRule) -> tuple[str, str]:  # as `_alert_planned` made them
+        return (f"r{route.id}:alert:{row.id}:opened",
+                f"r{route.id}:alert:{row.id}:after{route.after_min}")
+
+    wanted = [key for row in changes for route in routes for key in keys(row, route)]
+    told = set(told_now)
+    for start in range(0, len(wanted), 500):  # by the unique key's index
+        told.update(connection.execute(select(NOTIFICATION.c.dedupe_key).where(
+            NOTIFICATION.c.dedupe_key.in_(wanted[start:start + 500]))).scalars())
+    planned = []
+    for row in changes:
+        matching = [route for route in routes if not told.isdisjoint(keys(row, route))]
+        if not matching:
+            continue
+        stored = SimpleNamespace(**(dict(row._mapping) | {"opened_at": as_utc(row.opened_at)}))
+        for route in matching:
+            notice = notice_text.alert_change_notice(
+                stored, json.loads(row.details or "{}"), row.change, as_utc(row.change_at),
+                row.change_by, route.language, sites)
+            planned.append(_plan(route, f"alert:{row.id}:{row.change}", str(row.id), notice,
+                                 now, row.site_id, sites, critical=row.severity == "critical"))
     return planned
 
 
