@@ -39,9 +39,11 @@ PAD_LAT, PAD_LON = 36.7790, 119.9560 + 0.07
 CROWD = ("uav-pad-2", "uav-pad-3", "uav-pad-4")
 
 
-def _open(browser, demo, user: str, viewport: dict):  # noqa: F811
+def _open(browser, demo, user: str, viewport: dict, language: str = "zh"):  # noqa: F811
     context = browser.new_context(viewport=viewport, locale="zh-CN", timezone_id="Europe/London",
                                   is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+    if language != "zh":
+        context.add_init_script(f"localStorage.setItem('dronelog.lang', '{language}')")
     page = context.new_page()
     page.set_default_timeout(WAIT_S * 1000)
     errors: list[str] = []
@@ -52,6 +54,22 @@ def _open(browser, demo, user: str, viewport: dict):  # noqa: F811
     page.click("form.login-form button[type=submit]")
     page.wait_for_selector("#app-header:not([hidden])")
     return context, page, errors
+
+
+def _site_labels_hidden(page) -> list[str]:
+    """The site labels cut by the map's edge or under the map's legend."""
+    return page.evaluate("""() => {
+        const rect = (el) => el.getBoundingClientRect();
+        const map = rect(document.querySelector('#map'));
+        const legends = [...document.querySelectorAll('#map .map-legend')].map(rect);
+        const hit = (a, b) => a.left < b.right && b.left < a.right
+          && a.top < b.bottom && b.top < a.bottom;
+        return [...document.querySelectorAll('.site-label')].filter((el) => {
+          const r = rect(el);
+          return r.left < map.left || r.right > map.right || r.top < map.top
+            || r.bottom > map.bottom || legends.some((legend) => hit(r, legend));
+        }).map((el) => el.textContent);
+    }""")
 
 
 def _no_sideways_scroll(page, width: int) -> None:
@@ -138,10 +156,29 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
         return [side, covered];
     }""", PAD)
     assert covered_on_the_left and side != "left", side
+    # every site's label whole inside the map, and no legend on top of one
+    assert _site_labels_hidden(page) == []
+    assert page.locator(".map-legend").is_visible()
     if viewport is PHONE:
         _no_sideways_scroll(page, PHONE["width"])
     page.screenshot(path=str(shots / ("fleet.png" if viewport is DESKTOP
                                       else "dispatcher-phone.png")))
+    context.close()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_in_english_every_site_label_is_whole_and_clear_of_the_legend(demo, browser, shots,  # noqa: F811
+                                                                      viewport):
+    """English names are the longest: on a phone they were cut at the map's right edge and
+    the legend lay over a site's."""
+    context, page, errors = _open(browser, demo, "dispatcher", viewport, language="en")
+    page.wait_for_selector(".site-label")
+    page.wait_for_timeout(1200)  # the once-a-second repaint places the labels
+    assert page.locator(".site-label").count() == 4
+    assert _site_labels_hidden(page) == []
+    assert page.locator(".map-legend").is_visible()
+    page.screenshot(path=str(shots / f"map-en-{viewport['width']}.png"))
     context.close()
     assert not errors, errors
 

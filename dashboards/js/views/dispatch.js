@@ -15,6 +15,7 @@ import {AlertPanel} from './alerts.js';
 const TRAIL_POINTS = 240;
 const FALLBACK_SPEED_MPS = 15;
 const RING_KM = [5, 10, 15];
+const LABEL_ROOM_PX = 110; // right of the easternmost site, for its label on a phone
 const REFRESH_SLOW_MS = 30_000;
 const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
@@ -107,21 +108,31 @@ class DispatchView {
       drones: L.layerGroup().addTo(this.map),
     };
     const sites = [...this.ctx.sites.values()];
+    const narrow = this.mapEl.clientWidth < 560; // a phone: short names, the full one on hover
     if (sites.length) {
       const bounds = L.latLngBounds(sites.map((site) => [site.lat, site.lon]));
-      this.map.fitBounds(bounds.pad(0.25));
+      // room on the right for the labels (they sit right of their sites) and at the bottom
+      // for the scale; on a phone the legend is under the map, not on it
+      if (narrow) {
+        this.map.fitBounds(bounds, {paddingTopLeft: [20, 20], paddingBottomRight: [LABEL_ROOM_PX, 36]});
+      } else {
+        this.map.fitBounds(bounds.pad(0.25));
+      }
       if (!config.tile_url) this.drawBasemap(bounds.pad(1.2), sites);
     } else {
       this.map.setView([36.78, 119.95], 11);
     }
-    const narrow = this.mapEl.clientWidth < 560; // a phone: short names, the full one on hover
     for (const site of sites) {
       const marker = L.circleMarker([site.lat, site.lon], {radius: site.kind === 'lab_hospital' ? 10 : 7, className: `site site-${site.kind}`, keyboard: false});
       const name = this.ctx.siteName(site.id);
       marker.bindTooltip(h('span', {title: name}, narrow ? this.ctx.siteShort(site.id) : name), {permanent: true, direction: 'right', offset: [10, 0], className: 'site-label'});
       marker.addTo(this.layers.sites);
     }
-    this.map.addControl(this.legendControl());
+    if (narrow) {
+      this.mapEl.after(this.legend());
+    } else {
+      this.map.addControl(this.legendControl());
+    }
     this.map.on('zoomend moveend', () => this.declutter());
   }
 
@@ -146,15 +157,19 @@ class DispatchView {
     }
   }
 
+  legend() {
+    const states = ['airborne', 'diverted', 'stale', 'lost', 'ground', 'offline', 'never'];
+    return h('div', {class: 'map-legend', role: 'group', 'aria-label': t('map.legend')},
+      h('strong', {}, t('map.legend')),
+      h('ul', {}, states.map((state) => h('li', {}, h('span', {class: ['legend-swatch', `state-${state}`], 'aria-hidden': 'true'}), t(`state.${state}`))),
+        h('li', {}, h('span', {class: 'legend-swatch has-alert', 'aria-hidden': 'true'}), t('state.alert'))));
+  }
+
   legendControl() {
     const L = window.L;
     const control = L.control({position: 'bottomleft'});
     control.onAdd = () => {
-      const states = ['airborne', 'diverted', 'stale', 'lost', 'ground', 'offline', 'never'];
-      const el = h('div', {class: 'map-legend', role: 'group', 'aria-label': t('map.legend')},
-        h('strong', {}, t('map.legend')),
-        h('ul', {}, states.map((state) => h('li', {}, h('span', {class: ['legend-swatch', `state-${state}`], 'aria-hidden': 'true'}), t(`state.${state}`))),
-          h('li', {}, h('span', {class: 'legend-swatch has-alert', 'aria-hidden': 'true'}), t('state.alert'))));
+      const el = this.legend();
       L.DomEvent.disableClickPropagation(el);
       return el;
     };
