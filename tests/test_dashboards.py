@@ -407,6 +407,9 @@ def test_the_map_shows_the_network_and_drones_moving(demo, flight, sessions, sho
     assert icon.locator("svg").evaluate("e => e.style.transform").startswith("rotate(")
     row = page.locator(f"#fleet-table tr[data-drone-id='{flight.drone}']")
     row.wait_for()
+    # the band comes with the flight's cargo (read once the scheduler has tracked it)
+    page.wait_for_function("el => el.classList.contains('out-of-band')",
+                           arg=row.locator("td").nth(6).element_handle())
     cells = row.locator("td").all_inner_texts()
     assert cells[2] == "170 m" and cells[5] == "76%", cells
     assert cells[6] == "14.0 °C (要求 2–8 °C)", cells  # refrigerated cargo: out of its band
