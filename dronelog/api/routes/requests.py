@@ -21,6 +21,7 @@ from dronelog.api import audit
 from dronelog.api.accounts import Role, User
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, day_query, require
 from dronelog.api.problems import Problem
+from dronelog.api.schemas import PeriodRequests
 from dronelog.dispatch import records, service_level
 from dronelog.dispatch.flight_plans import Plan, PlanRefused, send_abort, send_plan
 from dronelog.domain.custody_rules import Sender
@@ -202,17 +203,10 @@ def suggestions(request_id: RequestPath, request: Request, conn: ConnectionDep,
                              battery_pct=s.battery_pct) for s in found[:20]]
 
 
-class ServiceLevelRow(BaseModel):
+class ServiceLevelRow(PeriodRequests):
+    """A day's row: the period report's request figures (schemas.py), for one day."""
+
     day: date
-    origin_site_id: str
-    destination_site_id: str
-    priority: str
-    requests: int
-    picked_up: int
-    by_courier: int
-    cancelled: int
-    request_to_pickup_p50_min: float | None
-    request_to_pickup_p90_min: float | None
 
 
 @reports.get("/requests", response_model=list[ServiceLevelRow],
