@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +32,30 @@ from dronelog.storage.writer import BatchWriter
 
 LAYOUT = TopicLayout()
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+
+
+CHROMIUM = Path(os.environ.get("DRONELOG_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def chromium() -> Iterator:
+    """The real Chromium under Playwright, headless; a missing binary is listed as a missing
+    real component (a failure under DRONELOG_REQUIRE_REAL)."""
+    if not CHROMIUM.exists():
+        import conftest  # pytest's own instance, whose summary lists what was missing
+
+        conftest.missing_component(f"Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
 
 
 def telemetry(drone_id: str = "uav-01", seq: int = 0, at: datetime | None = None,

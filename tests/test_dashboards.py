@@ -29,12 +29,8 @@ import httpx
 import pytest
 
 from dronelog.broker import free_port
-from tests.support import LAYOUT, Publisher, scan, telemetry
+from tests.support import LAYOUT, Publisher, chromium, scan, telemetry
 
-CHROMIUM = Path(os.environ.get("DRONELOG_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "demo1234"
 TOWN, LAB = "cjzxwsy", "pdrmyy"
@@ -252,16 +248,8 @@ def demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(demo):
-    if not CHROMIUM.exists():
-        import conftest  # pytest's own instance, whose summary lists what was missing
-
-        conftest.missing_component(f"Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ from dronelog.domain.alerts import AlertKind, Condition, Reconciliation
 from dronelog.storage.database import create_db_engine, migrate
 from dronelog.storage.tables import Alert, AuditEntry
 from dronelog.turnaround import alert_store
-from tests.support import LAB, TOWN, Api
-from tests.test_dashboards import CHROMIUM, CHROMIUM_ARGS, WAIT_S, shots  # noqa: F401
+from tests.support import LAB, TOWN, Api, chromium
+from tests.test_dashboards import WAIT_S, shots  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180)
 DESKTOP = {"width": 1280, "height": 800}
@@ -56,16 +56,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        import conftest  # pytest's own instance, whose summary lists what was missing
-
-        conftest.missing_component(f"Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 class Tab:

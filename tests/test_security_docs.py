@@ -5,18 +5,11 @@ Chromium opens both with every other host unreachable and must render the API's 
 with no policy violation.
 """
 
-import os
-from pathlib import Path
 
 import pytest
 
 from dronelog.config import Settings
-from tests.support import Api
-
-CHROMIUM = Path(os.environ.get("DRONELOG_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from tests.support import Api, chromium
 
 
 @pytest.fixture
@@ -29,16 +22,8 @@ def api(engine, clock):
 
 @pytest.fixture
 def browser():
-    if not CHROMIUM.exists():
-        import conftest  # pytest's own instance, whose summary lists what was missing
-
-        conftest.missing_component(f"Chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no storage involved
