@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dronelog.zones import TimeZoneName
+
 
 def _config_file() -> Path:
     return Path(os.environ.get("DRONELOG_CONFIG", "dronelog.toml"))
@@ -85,7 +87,8 @@ class Settings(BaseSettings):
                                       "that wait for an airspace approval; default: the "
                                       "built-in consumption and no fixed departures "
                                       "(config/dispatch.toml shows the format)")
-    network_timezone: str = Field("Asia/Shanghai", description="the day of the daily report")
+    network_timezone: TimeZoneName = Field("Asia/Shanghai",
+                                           description="the day of the daily report")
     language: str = Field("zh", pattern="^(zh|en)$", description="the network's language: "
                           "alert texts in MQTT and webhook payloads and the stored message")
     sweep_interval_s: float = Field(10, gt=0, description="how often the turnaround sweep runs")

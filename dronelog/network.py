@@ -13,11 +13,12 @@ key.
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dronelog.contract.messages import Identifier
+from dronelog.zones import TimeZoneName
 
 
 class NetworkFileError(ValueError):
@@ -34,12 +35,14 @@ class NetworkInfo(FileModel):
     name: str
     title_zh: str
     title_en: str
-    timezone: str = "Asia/Shanghai"
+    timezone: TimeZoneName = "Asia/Shanghai"
     note: str = ""
 
 
-# what a site is: the network file and the admin API take the same kinds
+# what a site is: the network file and the admin API take the same kinds and bounds
 SiteKind = Literal["lab_hospital", "district_hospital", "health_centre", "blood_bank"]
+# a drone within this distance of the site's pad is at the site (telemetry_rules)
+PadRadius = Annotated[float, Field(gt=0, le=500)]
 
 
 class Site(FileModel):
@@ -52,8 +55,8 @@ class Site(FileModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     elevation_m: float = Field(0, ge=-500, le=9000)
-    pad_radius_m: float = Field(25, gt=0, le=500)
-    timezone: str = "Asia/Shanghai"
+    pad_radius_m: PadRadius = 25.0
+    timezone: TimeZoneName = "Asia/Shanghai"
     approximate: bool = Field(False, description="coordinates are approximate")
     staff: list[Identifier] = Field(default_factory=list, description="nurses and technicians")
 

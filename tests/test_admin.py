@@ -26,6 +26,16 @@ def test_only_administrators_administer(api, method, path):
         assert (response.status_code == 403) == (role is not Role.ADMIN), (role, response.text)
 
 
+def test_a_sites_pad_is_bounded_as_in_a_network_file(api):
+    """Up to 500 m, as tests/test_simulator.py checks for a network file (before: 1,000 m
+    here): a drone that near a pad is taken to be at the site."""
+    admin = api.as_role(Role.ADMIN)
+    for radius, status in ((500.5, 422), (500, 200)):
+        response = api.http.put("/api/v1/admin/sites/ljz", headers=admin,
+                                json={**KIOSK, "pad_radius_m": radius})
+        assert response.status_code == status, (radius, response.text)
+
+
 def test_an_administrator_adds_a_site_a_scanner_and_a_lab_user(api, engine):
     admin = api.as_role(Role.ADMIN)
     orphan = api.http.post("/api/v1/admin/users", headers=admin, json={

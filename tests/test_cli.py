@@ -160,6 +160,17 @@ def test_a_notification_channel_apprise_cannot_take_stops_every_command_plainly(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unknown_network_time_zone_stops_a_command_at_start(tmp_path):
+    """Before, it was taken and failed later: the scheduler's daily roll-up and every request
+    id are dated in it."""
+    result = CliRunner().invoke(main, ["scheduler"], env={
+        "DRONELOG_HOME": str(tmp_path), "DRONELOG_CONFIG": str(tmp_path / "none.toml"),
+        "DRONELOG_NETWORK_TIMEZONE": "Asia/Shangai"})
+    assert result.exit_code == 1, result.output
+    assert "DRONELOG_NETWORK_TIMEZONE: Value error, unknown time zone" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_invalid_setting_is_named_with_its_variable_and_never_its_value(tmp_path):
     result = CliRunner().invoke(main, ["scheduler"], env={
         "DRONELOG_HOME": str(tmp_path), "DRONELOG_CONFIG": str(tmp_path / "none.toml"),

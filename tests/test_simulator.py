@@ -229,3 +229,25 @@ def test_the_same_seed_gives_the_same_run_in_another_process():
                               check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
                for seed in ("1", "2", "3")}
     assert len(digests) == 1
+
+
+
+@pytest.mark.parametrize("bad, where", [
+    ("pad_radius_m = 500.5", "pad_radius_m"),
+    ('timezone = "Mars/Olympus"', "timezone"),
+])
+def test_a_site_is_bounded_in_a_network_file_as_through_the_admin_api(tmp_path, bad, where):
+    """The file and the admin API (tests/test_admin.py) take a site with the same bounds: a
+    pad of up to 500 m and a time zone this machine knows. Before, a file's unknown zone was
+    taken and failed later, wherever a time was shown in it."""
+    text = (SCENARIOS / "pingdu.toml").read_text(encoding="utf-8")
+    at_edge = text.replace("pad_radius_m = 30", "pad_radius_m = 500", 1)
+    (tmp_path / "edge.toml").write_text(at_edge, encoding="utf-8")
+    assert load_scenario(tmp_path / "edge.toml").sites[0].pad_radius_m == 500
+    broken = text.replace("pad_radius_m = 30", f"{bad}\npad_radius_m = 30"
+                          if where == "timezone" else bad, 1)
+    path = tmp_path / "broken.toml"
+    path.write_text(broken, encoding="utf-8")
+    line = broken.splitlines().index(bad) + 1
+    with pytest.raises(ScenarioError, match=rf"line {line}: sites\.0\.{where}"):
+        load_scenario(path)
