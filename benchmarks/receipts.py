@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from dronelog.contract.topics import TopicLayout
-from dronelog.domain.custody_rules import Sender, SenderKind
+from dronelog.contract.topics import Channel, TopicAddress, TopicLayout
+from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.ingest.receipts import ReceiptHold, sort_outcomes
 
 
@@ -25,13 +25,18 @@ def main() -> None:
     parser.add_argument("--hold-s", type=float, default=5.0)
     args = parser.parse_args()
     layout = TopicLayout()
-    senders = [Sender(SenderKind.DRONE, f"uav-{i:05d}") for i in range(args.drones)]
+    # as triage hands them over: the sender is the topic's (over MQTT), found per event
+    addresses = [TopicAddress(Channel.TELEMETRY, f"uav-{i:05d}")
+                 for i in range(args.drones)]
     ids = [uuid.uuid4() for _ in range(args.events)]
+    received = datetime.now(UTC)
     batches = []  # what triage and the writer hand over: accepted events, the new ids
     for start in range(0, args.events, args.batch):
         part = range(start, min(start + args.batch, args.events))
-        accepted = [SimpleNamespace(event=SimpleNamespace(event_id=ids[i]),
-                                    sender=senders[i % args.drones]) for i in part]
+        accepted = [Accepted(Delivery(layout.telemetry(addresses[i % args.drones]
+                                                             .subject_id), b"", received),
+                             addresses[i % args.drones], SimpleNamespace(event_id=ids[i]))
+                    for i in part]
         batches.append((SimpleNamespace(accepted=accepted, rejected=[]),
                         SimpleNamespace(new_ids={ids[i] for i in part}, duplicate_ids=set())))
     hold = ReceiptHold(layout, args.hold_s)
