@@ -191,8 +191,9 @@ class TestFlight:
             specimen = {"kind": kind, "priority": priority, "temperature_class": "refrigerated",
                         "origin_site_id": TOWN, "destination_site_id": LAB,
                         "order_ref": "ORD-TEST-9"}
-            self._send(site_custody, scan("custody.collected", 12, barcode=barcode,
-                                          specimen=specimen))
+            collected = scan("custody.collected", 12, barcode=barcode, specimen=specimen)
+            self.collected_at = datetime.fromisoformat(collected["event_time"])
+            self._send(site_custody, collected)
             self._send(site_custody, scan("custody.packed", 9, barcode=barcode,
                                           container_id=self.container, seal_id="SEAL-T9"))
             self._send(site_custody, scan("custody.loaded", 6, barcode=barcode,

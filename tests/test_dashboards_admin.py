@@ -178,7 +178,10 @@ def test_an_administrator_adds_deactivates_and_issues_and_revokes_a_token(
         tab.close()
 
 
-def _seed_alerts(server: Api) -> dict[str, list[int]]:
+@pytest.fixture(scope="module")
+def seeded_alerts(server) -> dict[str, list[int]]:
+    """The alerts both alert screens' tests read (once per module: the dispatcher's test
+    acknowledges some, which the lab's read-only view does not look at)."""
     def excursion(barcode: str) -> Condition:
         return Condition("specimen", barcode, AlertKind.TEMPERATURE_EXCURSION, "warm",
                          {"container_id": "BOX-7", "flight_id": "F-77", "temp_min_c": 9.0,
@@ -208,10 +211,11 @@ def _seed_alerts(server: Api) -> dict[str, list[int]]:
     }
 
 
-def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots):  # noqa: F811
+def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots,  # noqa: F811
+                                                  seeded_alerts):
     from playwright.sync_api import expect
 
-    seeded = _seed_alerts(server)
+    seeded = seeded_alerts
     tab = Tab(browser, server, "disp-1")
     page = tab.page
     bulk_requests = []
@@ -281,9 +285,10 @@ def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots):  # n
         tab.close()
 
 
-def test_a_lab_reads_its_sites_grouped_alerts_on_a_phone(server, browser, shots):  # noqa: F811
-    """After the dispatcher's test: the lead hospital's lab, at 390×844, sees the alerts that
-    reach it grouped the same way, read only, and nothing wider than the screen."""
+def test_a_lab_reads_its_sites_grouped_alerts_on_a_phone(server, browser, shots,  # noqa: F811
+                                                         seeded_alerts):
+    """The lead hospital's lab, at 390×844, sees the alerts that reach it grouped the same
+    way as the dispatcher, read only, and nothing wider than the screen."""
     from playwright.sync_api import expect
 
     tab = Tab(browser, server, "lab-1", viewport={"width": 390, "height": 844})

@@ -10,7 +10,6 @@ Reuses the demo, browser, screenshot and test-flight fixtures of tests/test_dash
 demo of this module's own: module-scoped fixtures run once per module)."""
 
 import json
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -186,12 +185,13 @@ def test_in_english_every_site_label_is_whole_and_clear_of_the_legend(demo, brow
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_report_of_a_week_and_a_month_fits_any_width(demo, browser, flight, shots,  # noqa: F811
                                                          tmp_path, viewport):
-    # the test flight's specimens (collected 12 minutes before it departed) give the week a
-    # route whatever the hour: the demo's one hour of history can be empty at night, when
-    # the clinics are closed
+    # the test flight's specimens give the week a route whatever the hour (the demo's one
+    # hour of history can be empty at night, when the clinics are closed): the week of the
+    # day they were collected, 12 minutes before the flight (in the first 12 minutes of a
+    # Monday, the week before the flight's)
     context, page, errors = _open(browser, demo, "lab-pdrmyy", viewport)
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    page.evaluate(f"location.hash = '#/report/week/{today}'")
+    day = flight.collected_at.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    page.evaluate(f"location.hash = '#/report/week/{day}'")
     page.wait_for_selector("#report-table")
     assert page.locator("#report-mode").input_value() == "week"
     # short route names, the full names as the tooltip, wrapped rather than cut
@@ -230,8 +230,8 @@ def test_the_report_of_a_week_and_a_month_fits_any_width(demo, browser, flight, 
     # the month holding the day: from its first day, the period written out
     page.select_option("#report-mode", "month")
     page.wait_for_function("() => location.hash.startsWith('#/report/month/')")
-    page.wait_for_selector(f".report-summary:has-text('{today[:8]}01')")
-    assert page.locator("#report-from").input_value() == f"{today[:8]}01"
+    page.wait_for_selector(f".report-summary:has-text('{day[:8]}01')")
+    assert page.locator("#report-from").input_value() == f"{day[:8]}01"
     context.close()
     assert not errors, errors
 
