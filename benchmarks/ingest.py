@@ -557,7 +557,8 @@ class Bench:
     def start_broker(self) -> None:
         from dronelog.broker import MosquittoBroker
 
-        self.broker = MosquittoBroker(self.workdir / "broker").start()
+        self.broker = MosquittoBroker(self.workdir / "broker",
+                                      tcp_nodelay=not self.args.broker_nagle).start()
         say(f"mosquitto pid {self.broker.process.pid} on 127.0.0.1:{self.broker.port}")
 
     def stop_broker(self) -> None:
@@ -933,6 +934,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {', '.join(SCENARIOS + SHARED)}")
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario")
+    parser.add_argument("--broker-nagle", action="store_true",
+                        help="the broker with Nagle's algorithm on (Mosquitto's default; "
+                        "dronelog's brokers set set_tcp_nodelay)")
     parser.add_argument("--receipts", choices=("both", "on", "off"), default="both",
                         help="ingester scenarios: receipts off then on in each run, or one")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL,

@@ -396,6 +396,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             help=f"uvicorn's event loop and HTTP implementation for --{tree}, "
                             "e.g. asyncio,h11 (default auto,auto: uvloop and httptools when "
                             "installed, as `dronelog api` runs)")
+        parser.add_argument(f"--{tree}-broker-nagle", action="store_true",
+                            help=f"--{tree}'s broker with Nagle's algorithm on (Mosquitto's "
+                            "default; dronelog's brokers set set_tcp_nodelay)")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--api-processes", type=int, default=1,
@@ -430,20 +433,24 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         for kind in args.databases:
             db = ScratchDatabase(kind, workdir, args.pg_url, "bench_live")
-            broker = MosquittoBroker(workdir / f"broker-{kind}").start()
             entry = {"database": kind, "trees": []}
             try:
                 seed(db, drones)
                 token = make_token(db, datetime.now(UTC))
                 for name, tree in trees:
+                    nagle = getattr(args, f"{name}_broker_nagle")
+                    broker = MosquittoBroker(workdir / f"broker-{kind}-{name}",
+                                             tcp_nodelay=not nagle).start()
                     try:
-                        entry["trees"].append(run_tree(name, tree, db, broker, token, drones,
-                                                       args, workdir))
+                        entry["trees"].append({**run_tree(name, tree, db, broker, token,
+                                                          drones, args, workdir),
+                                               "broker_nagle": nagle})
                     except (RuntimeError, OSError, EOFError) as error:
                         say(f"{kind}/{name}: {error!r}")
                         entry["trees"].append({"tree": name, "error": repr(error)[:300]})
+                    finally:
+                        broker.stop()
             finally:
-                broker.stop()
                 db.drop()
             results.append(entry)
     env = machine_environment(args.pg_url, args.databases)

@@ -326,6 +326,23 @@ def test_broker_url_carries_the_tls_options():
             BrokerAddress.parse(wrong)
 
 
+def _settings(conf: str) -> dict[str, str]:
+    return dict(line.split(" ", 1) for line in conf.splitlines()
+                if line and not line.startswith("#"))
+
+
+def test_the_shipped_and_the_private_broker_agree_on_what_the_ingester_relies_on(tmp_path):
+    """The demo's and tests' Mosquitto (dronelog/broker.py) and the shipped one keep the same
+    settings for the guarantees (docs/contract.md) and for latency (Nagle off, issue 18)."""
+    relied_on = {"persistence": "true", "autosave_interval": "10",
+                 "max_queued_messages": "0", "max_inflight_messages": "0",
+                 "max_keepalive": "120", "set_tcp_nodelay": "true"}
+    shipped = _settings((DEPLOY / "mosquitto.conf").read_text())
+    private = _settings(MosquittoBroker(tmp_path, port=1883).config_text())
+    assert {key: shipped.get(key) for key in relied_on} == relied_on
+    assert {key: private.get(key) for key in relied_on} == relied_on
+
+
 @pytest.mark.mosquitto
 def test_only_known_logins_connect(secure_broker):
     broker = secure_broker
