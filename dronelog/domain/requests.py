@@ -11,8 +11,9 @@ drone (or hands the boxes to a ground courier); the boxes are picked up and deli
 
 Once the boxes are picked up the request can no longer be reassigned, cancelled or handed to
 a courier: they are on their way, and what happens to them is the custody record's. A ground
-courier's handovers are custody events like a drone's (the courier is a custodian,
-`actor.kind = "courier"`; docs/contract.md).
+courier's handovers are not custody events yet (the contract's actors are staff, drones and
+devices): the request's change log says who carried the boxes, and their custody goes on at
+the destination with `received` (docs/dispatch.md, "A ground courier's custody").
 
 Pure: the caller passes the time; `transition` returns the new request and the change to
 record (the `request_change` row that the notifications route), or a refusal.
