@@ -28,7 +28,7 @@ log = structlog.get_logger("dronelog.broker")
 # stopped or restarted) can lose up to 10 s of messages it had acknowledged.
 # set_tcp_nodelay: Mosquitto's default leaves Nagle's algorithm on for its client sockets, and
 # a message to the ingester waited 9 ms at the median (18 ms at p99) for the previous one's
-# TCP acknowledgement; with it off, 0.3 ms (docs/benchmarks.md, issue 18).
+# TCP acknowledgement; with Nagle off, 0.3 ms (docs/benchmarks.md, issue 18).
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 user {user}
@@ -78,7 +78,7 @@ class MosquittoBroker:
 
     def __init__(self, data_dir: Path, port: int | None = None,
                  binary: str | None = None, preexec_fn=None, tcp_nodelay: bool = True) -> None:
-        """`tcp_nodelay=False` only to measure what it saves (benchmarks/live.py)."""
+        """`tcp_nodelay=False` only to measure what it saves (benchmarks/live.py, ingest.py)."""
         self.binary = binary or self.find()
         self.tcp_nodelay = tcp_nodelay
         self.preexec_fn = preexec_fn
