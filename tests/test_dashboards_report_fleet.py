@@ -177,6 +177,14 @@ def test_in_english_every_site_label_is_whole_and_clear_of_the_legend(demo, brow
     assert page.locator(".site-label").count() == 4
     assert _site_labels_hidden(page) == []
     assert page.locator(".map-legend").is_visible()
+    # the scale bar whole inside the map and clear of the (longer, English) attribution
+    scale, attribution, box = (page.locator(selector).bounding_box() for selector in (
+        ".leaflet-control-scale", ".leaflet-control-attribution", "#map"))
+    assert box["x"] <= scale["x"] and scale["x"] + scale["width"] <= box["x"] + box["width"]
+    assert box["y"] <= scale["y"] and scale["y"] + scale["height"] <= box["y"] + box["height"]
+    assert (scale["y"] + scale["height"] <= attribution["y"]
+            or attribution["x"] + attribution["width"] <= scale["x"]
+            or scale["x"] + scale["width"] <= attribution["x"]), (scale, attribution)
     page.screenshot(path=str(shots / f"map-en-{viewport['width']}.png"))
     context.close()
     assert not errors, errors

@@ -98,6 +98,10 @@ class DispatchView {
       this.map.attributionControl.addAttribution(t('map.plain'));
     }
     this.map.attributionControl.addAttribution(t('map.approx'));
+    const narrow = this.mapEl.clientWidth < 560; // a phone: short names, the full one on hover
+    // on a phone the attribution takes the map's whole width (two lines in English): the scale
+    // goes in its corner, stacked above it, instead of under it in the opposite one
+    if (narrow) this.map.attributionControl.setPosition('bottomleft');
     L.control.scale({metric: true, imperial: false}).addTo(this.map);
     this.layers = {
       base: L.layerGroup().addTo(this.map),
@@ -108,7 +112,6 @@ class DispatchView {
       drones: L.layerGroup().addTo(this.map),
     };
     const sites = [...this.ctx.sites.values()];
-    const narrow = this.mapEl.clientWidth < 560; // a phone: short names, the full one on hover
     if (sites.length) {
       const bounds = L.latLngBounds(sites.map((site) => [site.lat, site.lon]));
       // room on the right for the labels (they sit right of their sites) and at the bottom
