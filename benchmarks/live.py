@@ -3,10 +3,11 @@ implementation in the same run.
 
 Per database (SQLite: a temp file; PostgreSQL: a `bench_live_<random>` database created on
 --pg-url and dropped at the end), seeded through dronelog's `BatchWriter` with --drones
-drones and a few positions each (so the fleet view has content), with a dispatcher token. A
-private Mosquitto. Then, for each source tree (--old, e.g. a `git worktree` of the commit
-before the change feed, and --new, by default this repository), in turn on the same database
-and broker:
+drones and a few positions each (so the fleet view has content), with a dispatcher token.
+Then, for each source tree (--old, e.g. a `git worktree` of the commit before the change feed,
+and --new, by default this repository), in turn on the same database, each with a private
+Mosquitto of its own (Nagle's algorithm off as dronelog ships it, on with --old-broker-nagle
+or --new-broker-nagle):
 
 - the tree's real ingester (`python -m dronelog ingest`) and its API (`benchmarks/api.py`'s
   SERVE: the app as `dronelog api` builds it, --api-processes uvicorn processes on ports of
