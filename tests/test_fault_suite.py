@@ -697,10 +697,15 @@ def dispatcher_token(db) -> str:
         return issue_token(connection, "disp-fault", now, timedelta(hours=1))
 
 
-def api_view(http: httpx.Client, token: str) -> set[tuple[str, str]]:
-    """The API is up, ready, and lists the active alerts: as (kind, subject)."""
-    wait_until(lambda: _status(http, "/healthz") == 200, 30, 0.2)
-    assert _status(http, "/readyz") == 200
+def api_view(http: httpx.Client, token: str, api: DronelogProcess) -> set[tuple[str, str]]:
+    """The API is up, ready, and lists the active alerts: as (kind, subject). Starting up
+    and readiness may take a while on a loaded machine; if either never comes, the failure
+    says what the last try saw and ends with the API's log."""
+    for path, bound in (("/healthz", 60), ("/readyz", 30)):
+        last: list[str] = []
+        assert wait_until(functools.partial(_answers_ok, http, path, last), bound, 0.2), (
+            f"{path} never answered 200 in {bound} s; last: {last[-1:]}; the API is "
+            f"{'running' if api.alive() else 'gone'}\n{api.log_text()[-3000:]}")
     page = http.get("/api/v1/alerts", params={"state": "active", "limit": 500},
                     headers={"Authorization": f"Bearer {token}"})
     assert page.status_code == 200, page.text
@@ -709,11 +714,17 @@ def api_view(http: httpx.Client, token: str) -> set[tuple[str, str]]:
     return {(alert["kind"], alert["subject_id"]) for alert in body["items"]}
 
 
-def _status(http: httpx.Client, path: str) -> int | None:
+def _answers_ok(http: httpx.Client, path: str, last: list[str]) -> bool:
+    """True on a 200; otherwise what came instead (a status and body, or the transport
+    error) is appended to `last`."""
     try:
-        return http.get(path).status_code
-    except httpx.TransportError:
-        return None
+        response = http.get(path)
+    except httpx.TransportError as error:
+        last.append(f"{type(error).__name__}: {error}")
+        return False
+    if response.status_code != 200:
+        last.append(f"{response.status_code} {response.text}")
+    return response.status_code == 200
 
 
 def lease_holder(db) -> str | None:
@@ -763,17 +774,17 @@ def test_scheduler_and_api_restarted_mid_run(mosquitto, sqlite_url, tmp_path):
 
     try:
         token = dispatcher_token(run.db)
-        api_view(http, token)
+        api_view(http, token, run.api)
         killed_for = down_across(first, run.scheduler.kill)
         run.feeder.wait_sent(0.45)
         run.api.kill()
         run.api.start()
-        api_view(http, token)  # the same token, from the database, after the restart
+        api_view(http, token, run.api)  # the same token, from the database, after the restart
         stopped_for = down_across(second, stop_cleanly)
         report.figures.update(run.check_stored_exactly())
         report.figures.update(run.check_dead_letters())
         report.figures.update(run.check_alerts())
-        assert api_view(http, token) == expected_alerts(run.simulation.outcomes)
+        assert api_view(http, token, run.api) == expected_alerts(run.simulation.outcomes)
         last_holder = lease_holder(run.db)
         assert last_holder and f"-{run.scheduler.pid}-" in last_holder
         run.stop()
