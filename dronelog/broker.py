@@ -9,6 +9,7 @@ acknowledged when a publisher disconnects at once. Never run production on it.
 import asyncio
 import getpass
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -46,10 +47,29 @@ log_type warning
 """
 
 
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_chooser = random.SystemRandom()  # not the `random` a test run seeds alike in every worker
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, for a server started next (a private broker, database or
+    API). Where the kernel says which ports it hands to outgoing connections, the port is
+    chosen below them: one from that range can be taken as the local end of any connection
+    made between this choice and the server's bind, and the server then fails to start."""
+    try:
+        low = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    candidates = ([_chooser.randrange(max(1024, low - 12000), low) for _ in range(50)]
+                  if low > 2048 else [0])
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError(f"no free loopback port below {low}")
 
 
 def port_open(host: str, port: int) -> bool:

@@ -12,6 +12,7 @@ import json
 import secrets
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -341,6 +342,29 @@ def test_the_shipped_and_the_private_broker_agree_on_what_the_ingester_relies_on
     private = _settings(MosquittoBroker(tmp_path, port=1883).config_text())
     assert {key: shipped.get(key) for key in relied_on} == relied_on
     assert {key: private.get(key) for key in relied_on} == relied_on
+
+
+@pytest.mark.parametrize("kernel_range, expected", [
+    ("32768\t60999\n", range(20768, 32768)),  # Linux's default
+    ("40000 60999\n", range(28000, 40000)),
+    ("2048 60999\n", None),  # no room below: the kernel's choice
+])
+def test_a_servers_port_is_one_no_outgoing_connection_can_take_first(
+        tmp_path, monkeypatch, kernel_range, expected):
+    """A private broker's, database's or API's port is chosen before the server binds it.
+    A port from the kernel's ephemeral range can meanwhile become the local end of any
+    outgoing connection (the server then fails to start), so it is drawn below that range,
+    afresh each time (test workers seed `random` alike), and free to bind."""
+    kernel = tmp_path / "ip_local_port_range"
+    kernel.write_text(kernel_range)
+    monkeypatch.setattr("dronelog.broker.EPHEMERAL_PORTS", kernel)
+    ports = [free_port() for _ in range(20)]
+    if expected is not None:
+        assert all(port in expected for port in ports), ports
+    assert len(set(ports)) > 10
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))
 
 
 @pytest.mark.mosquitto
