@@ -2,13 +2,17 @@
 kind, site, state and severity, sorted by severity then age, acknowledged a group at once;
 on SQLite and PostgreSQL."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from dronelog.api.accounts import Role
+from dronelog.api import alert_groups
+from dronelog.api.accounts import Role, issue_token
+from dronelog.api.routes.alerts import filtered
 from dronelog.domain.alerts import AlertKind, Condition, Reconciliation
+from dronelog.storage.database import create_db_engine, migrate
 from dronelog.storage.tables import AlertChange, AuditEntry
 from dronelog.turnaround import alert_store
 from tests.support import LAB, TOWN
@@ -163,3 +167,56 @@ def test_a_group_lists_at_most_its_first_hundred_alerts(api, engine, clock):
     (group,) = api.http.get("/api/v1/alerts/groups",
                             headers=api.as_role(Role.DISPATCHER)).json()["items"]
     assert (group["count"], len(group["alerts"])) == (105, 100)
+
+
+def test_resolved_alerts_are_grouped_from_a_bounded_window(api, engine, clock):
+    """Grouping reads every alert it selects, so resolved alerts are read for a window: those
+    resolved in the last 30 days, or `resolved_days` (1 to 366); open and acknowledged ones
+    however old. At the edge: resolved exactly 30 days ago is in, a second earlier is out."""
+    dispatcher = api.as_role(Role.DISPATCHER)
+    _open(engine, clock, Condition("flight", "F-OLD", AlertKind.LOST_LINK, "no telemetry", {},
+                                   site_id=LAB))
+    earlier, edge = _open(engine, clock, _excursion("CJE0001", None, None),
+                          _excursion("CJE0002", None, None))
+    resolve = {"note": "checked at the bench"}
+    assert api.http.post(f"/api/v1/alerts/{earlier}/resolve", json=resolve,
+                         headers=dispatcher).status_code == 200
+    clock.advance(1)
+    assert api.http.post(f"/api/v1/alerts/{edge}/resolve", json=resolve,
+                         headers=dispatcher).status_code == 200
+    clock.advance(timedelta(days=30).total_seconds())
+    with engine.begin() as connection:  # the dispatcher logs in again, 30 days on
+        token = issue_token(connection, "disp-1", clock.now(), timedelta(hours=1))
+    dispatcher = {"Authorization": f"Bearer {token}"}
+
+    def grouped(**params) -> set[str]:
+        page = api.http.get("/api/v1/alerts/groups", params=params, headers=dispatcher)
+        assert page.status_code == 200, page.text
+        return {alert["subject_id"] for group in page.json()["items"]
+                for alert in group["alerts"]}
+
+    assert grouped() == {"F-OLD", "CJE0002"}
+    assert grouped(state="resolved") == {"CJE0002"}
+    assert grouped(state="active") == {"F-OLD"}  # 30 days open: still there
+    assert grouped(state="resolved", resolved_days=31) == {"CJE0001", "CJE0002"}
+    assert grouped(state="resolved", resolved_days=1) == set()
+    for bad in (0, 367):
+        assert api.http.get("/api/v1/alerts/groups", params={"resolved_days": bad},
+                            headers=dispatcher).status_code == 422, bad
+
+
+@pytest.mark.parametrize("state", [None, "resolved"])
+def test_resolved_alerts_are_read_through_the_window_of_an_index(tmp_path, state):
+    """The window bounds what is read, not only what is shown: SQLite reaches the resolved
+    alerts through ix_alert_state_resolved's range on resolved_at."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate(engine)
+    reader = SimpleNamespace(role=Role.DISPATCHER, site_id=None)
+    query = alert_groups.resolved_since(filtered(reader, state, None, None, None), state,
+                                        datetime(2026, 12, 1, tzinfo=UTC))
+    with engine.connect() as connection:
+        sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+        plan = [row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+    assert any("ix_alert_state_resolved (state=? AND resolved_at>?)" in step
+               for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan

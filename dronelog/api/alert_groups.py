@@ -12,10 +12,14 @@ alerts are *shown*, decided here in one query and never stored:
 
 Entries are sorted by severity (critical first), then age (the oldest first: it has waited
 longest), then key. The filters apply to the alerts before they are grouped, so a group
-holds only the alerts that match; reads are bounded by the page of groups and by
-MEMBERS_MAX alerts listed per group (its `count` tells the whole)."""
+holds only the alerts that match; reads are bounded by the page of groups, by MEMBERS_MAX
+alerts listed per group (its `count` tells the whole) and, since grouping reads every alert
+it selects, by time for resolved alerts: those resolved in the last RESOLVED_DAYS days (or as
+asked, at most MAX_RESOLVED_DAYS). Open and acknowledged alerts are all read: the engine keeps
+at most one per subject and kind, and none of them may drop out of sight."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement, Select
@@ -28,6 +32,20 @@ MEMBERS_MAX = 100
 SEVERITY_RANK = case({"critical": 0, "high": 1, "medium": 2}, value=A.c.severity, else_=3)
 STATE_RANK = case({"open": 0, "acknowledged": 1, "resolved": 2}, value=A.c.state, else_=3)
 STATES = ("open", "acknowledged", "resolved")
+RESOLVED_DAYS = 30
+MAX_RESOLVED_DAYS = 366
+
+
+def resolved_since(filtered: Select, state: str | None, since: datetime) -> Select:
+    """`filtered` (with its `state` filter) narrowed to the alerts resolved at `since` or
+    later among its resolved ones; written so that both databases read the resolved alerts
+    through ix_alert_state_resolved's range, not all of them."""
+    if state == "resolved":
+        return filtered.where(A.c.resolved_at >= since)
+    if state is None:
+        return filtered.where(or_(A.c.state.in_(STATES[:2]),
+                                  and_(A.c.state == "resolved", A.c.resolved_at >= since)))
+    return filtered  # open, acknowledged or active: no resolved alert in it
 
 
 @dataclass(frozen=True)

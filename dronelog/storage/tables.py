@@ -312,6 +312,7 @@ class Alert(SQLModel, table=True):
               sqlite_where=text("state != 'resolved'"),
               postgresql_where=text("state != 'resolved'")),
         Index("ix_alert_state_opened", "state", "opened_at"),
+        Index("ix_alert_state_resolved", "state", "resolved_at"),  # a window of resolved
     )
 
     id: int | None = Field(default=None, primary_key=True)

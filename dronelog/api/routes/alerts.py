@@ -2,6 +2,7 @@
 acknowledge (one, or a group at once) and resolve (with a note)."""
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -9,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 
 from dronelog.api import alert_groups, audit
 from dronelog.api.accounts import Role, User
+from dronelog.api.alert_groups import MAX_RESOLVED_DAYS, RESOLVED_DAYS
 from dronelog.api.deps import MAX_OFFSET, ConnectionDep, UserDep, require
 from dronelog.api.problems import Problem
 from dronelog.api.schemas import (
@@ -52,6 +54,10 @@ KindFilter = Annotated[str | None, Query(max_length=32)]
 SiteFilter = Annotated[str | None, Query(max_length=64)]
 SeverityFilter = Annotated[str | None, Query(pattern="^(critical|high|medium)$")]
 Readers = [Depends(require(Role.DISPATCHER, Role.ADMIN, Role.LAB))]
+ResolvedDays = Annotated[int, Query(
+    ge=1, le=MAX_RESOLVED_DAYS,
+    description="of the resolved alerts, those resolved in the last this many days (open and "
+                "acknowledged alerts are all grouped)")]
 
 
 def filtered(user: User, state: str | None, kind: str | None, site: str | None,
@@ -89,13 +95,15 @@ def list_alerts(conn: ConnectionDep, user: UserDep, state: StateFilter = None,
 
 @router.get("/groups", response_model=Page[AlertGroupPublic], dependencies=Readers,
             summary="Alerts grouped by flight and container, by severity then age")
-def list_groups(conn: ConnectionDep, user: UserDep, state: StateFilter = None,
-                kind: KindFilter = None, site: SiteFilter = None,
-                severity: SeverityFilter = None,
+def list_groups(request: Request, conn: ConnectionDep, user: UserDep,
+                state: StateFilter = None, kind: KindFilter = None, site: SiteFilter = None,
+                severity: SeverityFilter = None, resolved_days: ResolvedDays = RESOLVED_DAYS,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
                 offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0
                 ) -> Page[AlertGroupPublic]:
-    query = filtered(user, state, kind, site, severity)
+    since = request.app.state.clock.now() - timedelta(days=resolved_days)
+    query = alert_groups.resolved_since(filtered(user, state, kind, site, severity), state,
+                                         since)
     page, total = alert_groups.groups(conn, query, limit, offset)
     found = alert_groups.members(conn, query, [group.key for group in page])
     items = [AlertGroupPublic(**{**group.__dict__, "opened_at": as_utc(group.opened_at),
