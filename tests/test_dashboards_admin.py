@@ -211,6 +211,21 @@ def seeded_alerts(server) -> dict[str, list[int]]:
     }
 
 
+# The alert filters whose chosen option's text is wider than the select shows (its padding
+# and arrow taken off), measured in the select's own font.
+CUT_FILTERS = """() => {
+    const pen = document.createElement('canvas').getContext('2d');
+    return [...document.querySelectorAll('.alert-filters select')].filter((select) => {
+        const style = getComputedStyle(select);
+        pen.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        const text = pen.measureText(select.selectedOptions[0].text).width;
+        const room = select.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight) - 16;
+        return text > room;
+    }).map((select) => `${select.name}: ${select.selectedOptions[0].text}`);
+}"""
+
+
 def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots,  # noqa: F811
                                                   seeded_alerts):
     from playwright.sync_api import expect
@@ -277,6 +292,19 @@ def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots,  # no
         assert acked == {i: "disp-1" for i in seeded["box"] + seeded["lost"] + seeded["battery"]}
         page.select_option(".alert-filter-state", "open")
         expect(items).to_have_count(2)
+        page.select_option(".alert-filter-state", "resolved")  # the last 30 days': none
+        expect(items).to_have_count(0)
+        assert page.evaluate(CUT_FILTERS) == [], "a filter's chosen label is cut"
+        page.screenshot(path=str(shots / "dispatcher-alerts-resolved.png"))
+        page.click("#lang-switch")  # and in English, whichever state is chosen
+        page.wait_for_selector(".alert-filter-state option:has-text('Resolved, 30 days')",
+                               state="attached")
+        for state in ("active", "open", "acknowledged", "resolved"):
+            page.select_option(".alert-filter-state", state)
+            assert page.evaluate(CUT_FILTERS) == [], f"a filter's label is cut ({state})"
+        expect(items).to_have_count(0)
+        page.screenshot(path=str(shots / "dispatcher-alerts-en.png"))
+        page.click("#lang-switch")
         # the administration screen is an administrator's: a dispatcher is sent home
         page.goto(str(server.http.base_url) + "/#/admin")
         page.wait_for_url("**/#/dispatch")
