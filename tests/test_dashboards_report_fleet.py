@@ -10,6 +10,7 @@ Reuses the demo, browser, screenshot and test-flight fixtures of tests/test_dash
 demo of this module's own: module-scoped fixtures run once per module)."""
 
 import json
+import re
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -125,6 +126,8 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
     assert temp.evaluate("el => getComputedStyle(el).color") == "rgb(198, 40, 40)"
     on_pad = page.locator(f"#fleet-table tr[data-drone-id='{PAD}'] td").nth(6)
     assert "out-of-band" not in (on_pad.get_attribute("class") or "")  # nothing on board
+    # the scale bar in the rings' words
+    assert re.fullmatch(r"\d+ (米|公里)", page.locator(".leaflet-control-scale-line").inner_text())
     # no drone label covers a site label (the drone beside the hospital moved its label)
     for drone in (PAD, *CROWD):
         page.locator(f".leaflet-marker-icon[data-drone-id='{drone}']").wait_for()
@@ -185,6 +188,7 @@ def test_in_english_every_site_label_is_whole_and_clear_of_the_legend(demo, brow
     assert (scale["y"] + scale["height"] <= attribution["y"]
             or attribution["x"] + attribution["width"] <= scale["x"]
             or scale["x"] + scale["width"] <= attribution["x"]), (scale, attribution)
+    assert re.fullmatch(r"\d+ k?m", page.locator(".leaflet-control-scale-line").inner_text())
     page.screenshot(path=str(shots / f"map-en-{viewport['width']}.png"))
     context.close()
     assert not errors, errors

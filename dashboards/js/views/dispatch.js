@@ -21,6 +21,16 @@ const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
 const LABEL_SIDES = ['left', 'right', 'above', 'below'];
 
+// Leaflet's scale bar writes "m" and "km" in any language; this one says 米 and 公里 in
+// Chinese, as the range rings do (Leaflet 1.9's rounding, only the words are ours).
+const Scale = L.Control.Scale.extend({
+  _updateMetric(maxMeters) {
+    const meters = this._getRoundNum(maxMeters);
+    const text = meters < 1000 ? t('map.scale.m', {m: meters}) : t('map.ring', {km: meters / 1000});
+    this._updateScale(this._mScale, text, meters / maxMeters);
+  },
+});
+
 export function mount(root, ctx) {
   return new DispatchView(root, ctx);
 }
@@ -102,7 +112,7 @@ class DispatchView {
     // on a phone the attribution takes the map's whole width (two lines in English): the scale
     // goes in its corner, stacked above it, instead of under it in the opposite one
     if (narrow) this.map.attributionControl.setPosition('bottomleft');
-    L.control.scale({metric: true, imperial: false}).addTo(this.map);
+    new Scale({metric: true, imperial: false}).addTo(this.map);
     this.layers = {
       base: L.layerGroup().addTo(this.map),
       routes: L.layerGroup().addTo(this.map),
