@@ -72,6 +72,23 @@ def _site_labels_hidden(page) -> list[str]:
     }""")
 
 
+def _drone_labels_hidden(page) -> list[str]:
+    """The drone labels cut by the map's edge or covering another drone's label."""
+    return page.evaluate("""() => {
+        const rect = (el) => el.getBoundingClientRect();
+        const map = rect(document.querySelector('#map'));
+        const labels = [...document.querySelectorAll('.drone-label')];
+        const hit = (a, b) => a.left < b.right && b.left < a.right
+          && a.top < b.bottom && b.top < a.bottom;
+        return labels.filter((el) => {
+          const r = rect(el);
+          return r.left < map.left || r.right > map.right || r.top < map.top
+            || r.bottom > map.bottom
+            || labels.some((other) => other !== el && hit(r, rect(other)));
+        }).map((el) => el.textContent);
+    }""")
+
+
 def _no_sideways_scroll(page, width: int) -> None:
     assert page.evaluate("document.scrollingElement.scrollWidth") <= width
 
@@ -142,6 +159,8 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
           .map((label) => label.textContent);
     }""")
     assert overlaps == []
+    # the four drones on the hospital's pad: each label whole inside the map, none on another
+    assert _drone_labels_hidden(page) == []
     # ... and the drone beside the hospital is why: on its usual side its label would cover
     # the hospital's
     side, covered_on_the_left = page.evaluate("""id => {

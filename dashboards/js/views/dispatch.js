@@ -19,7 +19,7 @@ const LABEL_ROOM_PX = 110; // right of the easternmost site, for its label on a 
 const REFRESH_SLOW_MS = 30_000;
 const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
-const LABEL_SIDES = ['left', 'right', 'above', 'below'];
+const LABEL_SIDES = ['left', 'right', 'above', 'below', 'above-2', 'below-2'];
 
 // Leaflet's scale bar writes "m" and "km" in any language; this one says 米 and 公里 in
 // Chinese, as the range rings do (Leaflet 1.9's rounding, only the words are ours).
@@ -457,27 +457,41 @@ class DispatchView {
     }
   }
 
-  // A drone's label goes to the first side (left, right, above, below) where it covers no
-  // site label and no drone label placed before it. With none free, a site label still
-  // wins: the label takes the first side that covers no site label (and the fewest drone
-  // labels), so a busy sky never hides where the hospitals are.
+  // A drone's label goes to the first side (left, right, above, below, then a line further
+  // above or below: a pad holds several drones) where it is whole inside the map and covers
+  // no site label and no drone label placed before it; a label above or below slides
+  // sideways to stay inside the map. With none free, a site label still wins, then a whole
+  // label: the label takes the first side that covers no site label and is not cut by the
+  // map's edge (and covers the fewest drone labels), so a busy sky never hides where the
+  // hospitals are.
   declutter() {
     const sites = [...this.mapEl.querySelectorAll('.site-label')].map((el) => el.getBoundingClientRect());
+    const map = this.mapEl.getBoundingClientRect();
     const drones = [];
     const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    const cut = (r) => r.left < map.left || r.right > map.right || r.top < map.top || r.bottom > map.bottom;
+    const place = (badge, side) => {
+      badge.dataset.side = side;
+      badge.style.removeProperty('--slide');
+      const rect = badge.getBoundingClientRect();
+      if (side === 'left' || side === 'right') return rect;
+      const slide = rect.right > map.right ? map.right - rect.right : Math.max(0, map.left - rect.left);
+      if (!slide) return rect;
+      badge.style.setProperty('--slide', `${slide}px`);
+      return badge.getBoundingClientRect();
+    };
     for (const drone of this.drones.values()) {
       const badge = drone.badge;
       if (!badge?.isConnected) continue;
       let best = null;
       for (const side of LABEL_SIDES) {
-        badge.dataset.side = side;
-        const rect = badge.getBoundingClientRect();
+        const rect = place(badge, side);
         const cost = sites.filter((other) => overlaps(rect, other)).length * 1000
-          + drones.filter((other) => overlaps(rect, other)).length;
+          + (cut(rect) ? 100 : 0) + drones.filter((other) => overlaps(rect, other)).length;
         if (!best || cost < best.cost) best = {side, rect, cost};
         if (cost === 0) break;
       }
-      badge.dataset.side = best.side;
+      if (badge.dataset.side !== best.side) place(badge, best.side);
       drones.push(best.rect);
     }
   }
