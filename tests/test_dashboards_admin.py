@@ -294,6 +294,7 @@ def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots,  # no
         expect(items).to_have_count(2)
         page.select_option(".alert-filter-state", "resolved")  # the last 30 days': none
         expect(items).to_have_count(0)
+        assert page.locator(".alerts-panel .empty-state").inner_text() == "没有符合筛选条件的告警。"
         assert page.evaluate(CUT_FILTERS) == [], "a filter's chosen label is cut"
         page.screenshot(path=str(shots / "dispatcher-alerts-resolved.png"))
         page.click("#lang-switch")  # and in English, whichever state is chosen

@@ -18,6 +18,7 @@ import {dictionaries, label, t} from '../i18n.js';
 const GROUPS_LIMIT = 100;
 const ACK_MAX = 200; // the API's bound on one bulk acknowledgement
 const RELOAD_MS = 400;
+const DEFAULT_FILTERS = {state: 'active', kind: '', site: '', severity: ''}; // what needs attention
 const KINDS = Object.keys(dictionaries.zh).filter((k) => k.startsWith('alert.kind.')).map((k) => k.slice(11));
 let panels = 0;
 
@@ -32,7 +33,7 @@ export class AlertPanel {
     this.groups = [];
     this.total = 0;
     this.selected = new Set(); // group keys
-    this.filters = {state: 'active', kind: '', site: '', severity: ''};
+    this.filters = {...DEFAULT_FILTERS};
     this.error = null;
     this.loads = 0;
     this.id = `alerts-${++panels}`;
@@ -115,7 +116,8 @@ export class AlertPanel {
       return;
     }
     if (!this.groups.length) {
-      fill(this.list, h('li', {class: 'empty-state'}, t('alerts.none')));
+      const narrowed = Object.entries(this.filters).some(([name, value]) => value !== DEFAULT_FILTERS[name]);
+      fill(this.list, h('li', {class: 'empty-state'}, t(narrowed ? 'alerts.none.filtered' : 'alerts.none')));
       return;
     }
     fill(this.list, this.groups.map((group) => this.item(group)));
