@@ -217,6 +217,7 @@ def test_resolved_alerts_are_read_through_the_window_of_an_index(tmp_path, state
     with engine.connect() as connection:
         sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
         plan = [row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+    engine.dispose()
     assert any("ix_alert_state_resolved (state=? AND resolved_at>?)" in step
                for step in plan), plan
     assert not any(step.startswith("SCAN") for step in plan), plan

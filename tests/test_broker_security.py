@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import paho.mqtt.client as mqtt
@@ -365,6 +366,17 @@ def test_a_servers_port_is_one_no_outgoing_connection_can_take_first(
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_with_no_port_free_below_the_range_the_kernel_chooses(monkeypatch):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        monkeypatch.setattr("dronelog.broker._chooser",
+                            SimpleNamespace(randrange=lambda low, high: taken))
+        port = free_port()
+    assert port not in (0, taken)
 
 
 @pytest.mark.mosquitto

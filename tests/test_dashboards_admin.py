@@ -236,6 +236,8 @@ def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots,  # no
     bulk_requests = []
     page.on("request", lambda r: r.url.endswith("/api/v1/alerts/acknowledge")
             and bulk_requests.append(json.loads(r.post_data)))
+    group_reads = []
+    page.on("request", lambda r: "/api/v1/alerts/groups?" in r.url and group_reads.append(r.url))
     try:
         panel = page.locator(".alerts-panel")
         items = panel.locator(".alert-item")
@@ -295,6 +297,10 @@ def test_a_dispatcher_works_through_grouped_alerts(server, browser, shots,  # no
         page.select_option(".alert-filter-state", "resolved")  # the last 30 days': none
         expect(items).to_have_count(0)
         assert page.locator(".alerts-panel .empty-state").inner_text() == "没有符合筛选条件的告警。"
+        # the label's 30 days are the ones asked for
+        assert page.locator(".alert-filter-state option[value=resolved]").inner_text() == (
+            "近 30 天已解决")
+        assert group_reads and all("resolved_days=30" in url for url in group_reads), group_reads
         assert page.evaluate(CUT_FILTERS) == [], "a filter's chosen label is cut"
         page.screenshot(path=str(shots / "dispatcher-alerts-resolved.png"))
         page.click("#lang-switch")  # and in English, whichever state is chosen

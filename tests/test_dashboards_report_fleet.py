@@ -72,20 +72,29 @@ def _site_labels_hidden(page) -> list[str]:
     }""")
 
 
-def _drone_labels_hidden(page) -> list[str]:
-    """The drone labels cut by the map's edge or covering another drone's label."""
+def _drone_labels_placed(page) -> dict:
+    """The labels of the drones in view (`shown`), and those of them cut by the map's edge
+    or covering another's (`hidden`)."""
     return page.evaluate("""() => {
         const rect = (el) => el.getBoundingClientRect();
         const map = rect(document.querySelector('#map'));
-        const labels = [...document.querySelectorAll('.drone-label')];
+        const inView = (arrow) => {
+          const r = rect(arrow), x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
+          return x >= map.left && x <= map.right && y >= map.top && y <= map.bottom;
+        };
+        const labels = [...document.querySelectorAll('.drone-marker')]
+          .filter((marker) => inView(marker.querySelector('.drone-arrow')))
+          .map((marker) => marker.querySelector('.drone-label'));
         const hit = (a, b) => a.left < b.right && b.left < a.right
           && a.top < b.bottom && b.top < a.bottom;
-        return labels.filter((el) => {
+        const hidden = labels.filter((el) => {
           const r = rect(el);
           return r.left < map.left || r.right > map.right || r.top < map.top
             || r.bottom > map.bottom
             || labels.some((other) => other !== el && hit(r, rect(other)));
-        }).map((el) => el.textContent);
+        });
+        return {shown: labels.map((el) => el.textContent),
+                hidden: hidden.map((el) => el.textContent)};
     }""")
 
 
@@ -160,7 +169,8 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
     }""")
     assert overlaps == []
     # the four drones on the hospital's pad: each label whole inside the map, none on another
-    assert _drone_labels_hidden(page) == []
+    placed = _drone_labels_placed(page)
+    assert {PAD, *CROWD} <= set(placed["shown"]) and placed["hidden"] == [], placed
     # ... and the drone beside the hospital is why: on its usual side its label would cover
     # the hospital's
     side, covered_on_the_left = page.evaluate("""id => {
@@ -184,6 +194,23 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
         _no_sideways_scroll(page, PHONE["width"])
     page.screenshot(path=str(shots / ("fleet.png" if viewport is DESKTOP
                                       else "dispatcher-phone.png")))
+    # zoomed in, the drones out of view leave no label inside the map
+    for _ in range(4):
+        page.locator(".leaflet-control-zoom-in").click()
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(1200)  # the zoom's animation, then the repaint
+    placed = _drone_labels_placed(page)
+    strays = page.evaluate("""shown => {
+        const map = document.querySelector('#map').getBoundingClientRect();
+        return [...document.querySelectorAll('.drone-label')]
+          .filter((el) => !shown.includes(el.textContent)).filter((el) => {
+            const r = el.getBoundingClientRect();
+            return r.left < map.right && map.left < r.right && r.top < map.bottom
+              && map.top < r.bottom;
+          }).map((el) => el.textContent);
+    }""", placed["shown"])
+    assert len(placed["shown"]) < 7 and strays == [] and placed["hidden"] == [], (
+        placed, strays)
     context.close()
     assert not errors, errors
 

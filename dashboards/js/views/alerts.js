@@ -19,6 +19,7 @@ const GROUPS_LIMIT = 100;
 const ACK_MAX = 200; // the API's bound on one bulk acknowledgement
 const RELOAD_MS = 400;
 const DEFAULT_FILTERS = {state: 'active', kind: '', site: '', severity: ''}; // what needs attention
+const RESOLVED_DAYS = 30; // the resolved alerts asked for (the API's resolved_days), as the filter says
 const KINDS = Object.keys(dictionaries.zh).filter((k) => k.startsWith('alert.kind.')).map((k) => k.slice(11));
 let panels = 0;
 
@@ -58,7 +59,7 @@ export class AlertPanel {
       options.map(([value, text]) => h('option', {value, selected: this.filters[name] === value}, text))));
     const sites = [...this.ctx.sites.keys()].map((id) => [id, this.ctx.siteName(id)]);
     return h('div', {class: 'alert-filters', role: 'group', 'aria-label': t('alerts.filters')},
-      select('state', ['active', 'open', 'acknowledged', 'resolved'].map((s) => [s, t(`alerts.filter.state.${s}`)])),
+      select('state', ['active', 'open', 'acknowledged', 'resolved'].map((s) => [s, t(`alerts.filter.state.${s}`, {days: RESOLVED_DAYS})])),
       select('severity', ['critical', 'high', 'medium'].map((s) => [s, label('severity', s)]), t('alerts.filter.severity.all')),
       select('kind', KINDS.map((k) => [k, label('alert.kind', k)]), t('alerts.filter.kind.all')),
       this.ctx.user.role === 'lab' ? null : select('site', sites, t('alerts.filter.site.all')));
@@ -71,7 +72,7 @@ export class AlertPanel {
 
   async load() {
     clearTimeout(this.reloadTimer);
-    const query = new URLSearchParams({limit: String(GROUPS_LIMIT)});
+    const query = new URLSearchParams({limit: String(GROUPS_LIMIT), resolved_days: String(RESOLVED_DAYS)});
     for (const [name, value] of Object.entries(this.filters)) if (value) query.set(name, value);
     const asked = ++this.loads; // only the newest answer is shown (filters change meanwhile)
     try {

@@ -22,14 +22,19 @@ const FLYING = new Set(['airborne', 'diverted']);
 const LABEL_SIDES = ['left', 'right', 'above', 'below', 'above-2', 'below-2'];
 
 // Leaflet's scale bar writes "m" and "km" in any language; this one says 米 and 公里 in
-// Chinese, as the range rings do (Leaflet 1.9's rounding, only the words are ours).
-const Scale = L.Control.Scale.extend({
-  _updateMetric(maxMeters) {
-    const meters = this._getRoundNum(maxMeters);
-    const text = meters < 1000 ? t('map.scale.m', {m: meters}) : t('map.ring', {km: meters / 1000});
-    this._updateScale(this._mScale, text, meters / maxMeters);
-  },
-});
+// Chinese, as the range rings do (Leaflet 1.9's rounding, only the words are ours). Made on
+// first use: the other views must load even where Leaflet did not.
+let ScaleBar = null;
+function scaleBar(options) {
+  ScaleBar ??= window.L.Control.Scale.extend({
+    _updateMetric(maxMeters) {
+      const meters = this._getRoundNum(maxMeters);
+      const text = meters < 1000 ? t('map.scale.m', {m: meters}) : t('map.scale.km', {km: meters / 1000});
+      this._updateScale(this._mScale, text, meters / maxMeters);
+    },
+  });
+  return new ScaleBar(options);
+}
 
 export function mount(root, ctx) {
   return new DispatchView(root, ctx);
@@ -112,7 +117,7 @@ class DispatchView {
     // on a phone the attribution takes the map's whole width (two lines in English): the scale
     // goes in its corner, stacked above it, instead of under it in the opposite one
     if (narrow) this.map.attributionControl.setPosition('bottomleft');
-    new Scale({metric: true, imperial: false}).addTo(this.map);
+    scaleBar({metric: true, imperial: false}).addTo(this.map);
     this.layers = {
       base: L.layerGroup().addTo(this.map),
       routes: L.layerGroup().addTo(this.map),
@@ -475,14 +480,27 @@ class DispatchView {
       badge.style.removeProperty('--slide');
       const rect = badge.getBoundingClientRect();
       if (side === 'left' || side === 'right') return rect;
-      const slide = rect.right > map.right ? map.right - rect.right : Math.max(0, map.left - rect.left);
+      // at most half its width: the label still stands over its drone
+      const reach = rect.width / 2;
+      const slide = rect.right > map.right ? Math.max(map.right - rect.right, -reach)
+        : Math.min(Math.max(0, map.left - rect.left), reach);
       if (!slide) return rect;
       badge.style.setProperty('--slide', `${slide}px`);
       return badge.getBoundingClientRect();
     };
+    const inView = (el) => {
+      const r = el.getBoundingClientRect();
+      const x = (r.left + r.right) / 2;
+      const y = (r.top + r.bottom) / 2;
+      return x >= map.left && x <= map.right && y >= map.top && y <= map.bottom;
+    };
     for (const drone of this.drones.values()) {
       const badge = drone.badge;
       if (!badge?.isConnected) continue;
+      if (!inView(drone.arrow)) { // off the map (zoomed in): out of sight, it moves nothing
+        place(badge, LABEL_SIDES[0]);
+        continue;
+      }
       let best = null;
       for (const side of LABEL_SIDES) {
         const rect = place(badge, side);
