@@ -445,9 +445,11 @@ uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", loop=loo
 
 class ApiServer:
     def __init__(self, url: str, mqtt_url: str, clock: datetime | None,
-                 source: Path = ROOT, server: str = "auto,auto") -> None:
+                 source: Path = ROOT, server: str = "auto,auto",
+                 env: dict[str, str] | None = None) -> None:
         """`server`: uvicorn's event loop and HTTP implementation, "LOOP,HTTP" ("auto,auto":
-        uvloop and httptools when installed, as `dronelog api` runs)."""
+        uvloop and httptools when installed, as `dronelog api` runs); `env`: settings
+        (DRONELOG_*) over this process's environment."""
         import httpx
 
         from dronelog.broker import free_port
@@ -455,7 +457,8 @@ class ApiServer:
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVE, str(source), url, mqtt_url, str(self.port),
-             clock.isoformat() if clock else "", *server.split(",")], cwd=source)
+             clock.isoformat() if clock else "", *server.split(",")], cwd=source,
+            env={**os.environ, **(env or {})})
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:

@@ -569,7 +569,8 @@ class Bench:
     def settings_kwargs(self, database_url: str, client_id: str, receipts: bool = True) -> dict:
         kwargs = {"database_url": database_url, "mqtt_url": self.broker.url,
                   "mqtt_client_id": client_id, "mqtt_protocol": "5", "receipts": receipts}
-        for name in ("batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous"):
+        for name in ("batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous",
+                     "receipt_hold_s"):
             value = getattr(self.args, name)
             if value is not None:
                 kwargs[name] = value
@@ -953,6 +954,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Ingester receive_maximum (default: Settings default)")
     parser.add_argument("--sqlite-synchronous", default=None,
                         help="Ingester sqlite_synchronous (default: Settings default)")
+    parser.add_argument("--receipt-hold-s", type=float, default=None,
+                        help="Ingester receipt_hold_s: how long a sender's receipt may wait "
+                        "(default: Settings default). The throughput is timed until the last event "
+                        "is stored; receipts still held then go out after it, so a run not much "
+                        "longer than the hold pays for few receipts: give --count enough "
+                        "messages for several holds")
     parser.add_argument("--publisher", choices=("raw", "paho"), default="raw",
                         help="raw: pre-framed MQTT 5 PUBLISH packets on a socket (little CPU); "
                              "paho: a paho-mqtt client (costs about as much CPU as a consumer)")

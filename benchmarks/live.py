@@ -11,7 +11,9 @@ or --new-broker-nagle):
 
 - the tree's real ingester (`python -m dronelog ingest`) and its API (`benchmarks/api.py`'s
   SERVE: the app as `dronelog api` builds it, --api-processes uvicorn processes on ports of
-  their own, the streams alternating between them; CPU is their sum), system clock;
+  their own, the streams alternating between them; CPU is their sum), system clock, both
+  with the tree's settings (--old-env / --new-env DRONELOG_NAME=VALUE, e.g. another
+  DRONELOG_BATCH_INTERVAL_S) over this process's environment;
 - the API process's CPU (utime + stime from /proc, in % of one core) over --idle-s with no
   stream attached;
 - a load client in its own process (asyncio, raw sockets) attaches --streams (1,000) streams
@@ -25,8 +27,9 @@ or --new-broker-nagle):
   publish; meanwhile this process keeps timing GET /api/v1/drones. --probes of the attached
   streams parse their frames (the others only drain their sockets and count resets); a
   message is visible on a probe when the bytes carrying its event id were read. Latency =
-  read time - publish time, on the wall clock shared by the processes; the API's CPU over
-  the publishing window.
+  read time - publish time, on the wall clock shared by the processes, for every message on
+  every probe (the wait for the last ones ends 30 s after the publisher is done; pairs never
+  seen are reported as missed); the API's CPU over the publishing window.
 
 The machine's 1-minute load average is recorded before and after each figure: other
 people's work on a shared machine shows there. Results: markdown on stdout, JSON in --json.
@@ -233,10 +236,13 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
              drones: list[str], args: argparse.Namespace, workdir: Path) -> dict:
     out: dict = {"tree": name, "source": str(tree), "commit": _commit(tree),
                  "api_processes": args.api_processes,
-                 "uvicorn_loop_http": getattr(args, f"{name}_server")}
+                 "uvicorn_loop_http": getattr(args, f"{name}_server"),
+                 "settings": getattr(args, f"{name}_env")}
     log_path = workdir / f"ingester-{db.kind}-{name}.log"
-    env = {**os.environ, "DRONELOG_DATABASE_URL": db.url, "DRONELOG_MQTT_URL": broker.url,
-           "DRONELOG_LOG_FORMAT": "json", "PYTHONPATH": str(tree)}
+    settings = getattr(args, f"{name}_env")
+    env = {**os.environ, **settings, "DRONELOG_DATABASE_URL": db.url,
+           "DRONELOG_MQTT_URL": broker.url, "DRONELOG_LOG_FORMAT": "json",
+           "PYTHONPATH": str(tree)}
     with open(log_path, "ab") as log:
         ingester = subprocess.Popen([sys.executable, "-m", "dronelog", "ingest"], env=env,
                                     cwd=tree, stdout=log, stderr=log)
@@ -250,7 +256,7 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
             time.sleep(0.05)
         for _ in range(args.api_processes):
             servers.append(ApiServer(db.url, broker.url, None, source=tree,
-                                     server=getattr(args, f"{name}_server")))
+                                     server=getattr(args, f"{name}_server"), env=settings))
         server, pids = servers[0], [s.process.pid for s in servers]
         headers = {"Authorization": f"Bearer {token}"}
         out["no_streams"] = cpu_over(pids, args.idle_s)
@@ -308,12 +314,13 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
         published_at = {event_id: at for _, at, event_id in report["records"]}
         seen: dict[tuple, int] = {}
         deadline = time.monotonic() + 30
+        wanted = len(ids) * args.probes
         while True:  # until every probe saw every message, or 30 s after the last publish
             commands.send(("frames",))
             got = replies.recv()
             for probe, at, event_id in got["frames"]:
                 seen.setdefault((probe, event_id), at)
-            if len({e for _, e in seen} & ids) == len(ids) or time.monotonic() > deadline:
+            if sum(e in ids for _, e in seen) == wanted or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         stop.set()
@@ -330,6 +337,7 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
             "acked_by_broker": report["acked"],
             "publisher_max_behind_schedule_ms": report["max_behind_schedule_ms"],
             "visible_on_probes": len({e for e in first if e in ids}),
+            "missed_on_probes": wanted - len(latencies),  # (probe, message) pairs never seen
             "latency": summary(latencies), "resets": got["resets"],
             "api_cpu_pct": round(busy_cpu, 1), "other_cpu_pct": others_cpu,
             "machine_busy_pct": machine_pct, "load_1min": load}
@@ -376,13 +384,16 @@ def markdown(results: list[dict], env: dict, started: str) -> str:
                 lines.append(f"| {r['database']} | {t['tree']} | error: {t['error']} |")
                 continue
             p, idle = t["publish"], t["idle"]
+            settings = "".join(f" {k}={v}" for k, v in t.get("settings", {}).items())
+            missed = f", {p['missed_on_probes']} missed" if p.get("missed_on_probes") else ""
             lines.append(
-                f"| {r['database']} | {t['tree']} {t['commit']} | {t['no_streams']['cpu_pct']} "
+                f"| {r['database']} | {t['tree']} {t['commit']}{settings} "
+                f"| {t['no_streams']['cpu_pct']} "
                 f"| {idle['streams']} ({t['attach']['attach_s']}) "
                 f"| {idle['cpu_pct']} ({idle['load_1min'][0]}→{idle['load_1min'][1]}) "
                 f"| {ms(t['fleet_idle'], 'p50_ms')} / {ms(t['fleet_idle'], 'p99_ms')} "
                 f"| {ms(p['latency'], 'p50_ms')} / {ms(p['latency'], 'p99_ms')} "
-                f"({p['load_1min'][0]}→{p['load_1min'][1]}) | {p['resets']} "
+                f"({p['load_1min'][0]}→{p['load_1min'][1]}{missed}) | {p['resets']} "
                 f"| {p['api_cpu_pct']} | {ms(t['fleet_publishing'], 'p50_ms')} / "
                 f"{ms(t['fleet_publishing'], 'p99_ms')} |")
     return "\n".join(lines)
@@ -397,6 +408,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             help=f"uvicorn's event loop and HTTP implementation for --{tree}, "
                             "e.g. asyncio,h11 (default auto,auto: uvloop and httptools when "
                             "installed, as `dronelog api` runs)")
+        parser.add_argument(f"--{tree}-env", action="append", default=[], metavar="NAME=VALUE",
+                            help=f"a setting for --{tree}'s ingester and API (repeatable), e.g. "
+                            "DRONELOG_BATCH_INTERVAL_S=0.03")
         parser.add_argument(f"--{tree}-broker-nagle", action="store_true",
                             help=f"--{tree}'s broker with Nagle's algorithm on (Mosquitto's "
                             "default; dronelog's brokers set set_tcp_nodelay)")
@@ -418,6 +432,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    for tree in ("old", "new"):
+        pairs = [item.partition("=") for item in getattr(args, f"{tree}_env")]
+        if any(not name.startswith("DRONELOG_") or not sep for name, sep, _ in pairs):
+            parser.error(f"--{tree}-env takes DRONELOG_NAME=VALUE")
+        setattr(args, f"{tree}_env", {name: value for name, _, value in pairs})
     return args
 
 
