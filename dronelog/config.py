@@ -62,7 +62,7 @@ class Settings(BaseSettings):
                     "subscription $share/<group>/...); each needs its own mqtt_client_id")
     topic_prefix: str = Field("dronelog/v1", description="root of every dronelog topic")
     batch_size: int = Field(500, ge=1, le=10_000, description="store after this many messages")
-    batch_interval_s: float = Field(0.05, gt=0, le=10, description="or after this long")
+    batch_interval_s: float = Field(0.03, gt=0, le=10, description="or after this long")
     receive_maximum: int = Field(
         2000, ge=1, le=65535, description="unacknowledged QoS 1 messages the broker may send us"
     )
