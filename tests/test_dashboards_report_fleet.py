@@ -98,6 +98,22 @@ def _drone_labels_placed(page) -> dict:
     }""")
 
 
+def _drones_under_site_labels(page) -> list[str]:
+    """The drones in view whose arrow a site's label covers."""
+    return page.evaluate("""() => {
+        const rect = (el) => el.getBoundingClientRect();
+        const map = rect(document.querySelector('#map'));
+        const hit = (a, b) => a.left < b.right && b.left < a.right
+          && a.top < b.bottom && b.top < a.bottom;
+        const sites = [...document.querySelectorAll('.site-label')].map(rect);
+        return [...document.querySelectorAll('.leaflet-marker-icon[data-drone-id]')]
+          .filter((marker) => {
+            const arrow = rect(marker.querySelector('.drone-arrow'));
+            return hit(arrow, map) && sites.some((site) => hit(arrow, site));
+          }).map((marker) => marker.dataset.droneId);
+    }""")
+
+
 def _no_sideways_scroll(page, width: int) -> None:
     assert page.evaluate("document.scrollingElement.scrollWidth") <= width
 
@@ -168,25 +184,31 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
           .map((label) => label.textContent);
     }""")
     assert overlaps == []
+    # ... and no site label lies on the drones on the pad: the hospital's name steps to the
+    # left of them (on the right, its usual side, it covered their arrows)
+    assert not {PAD, *CROWD} & set(_drones_under_site_labels(page))
+    assert page.locator(".site-label.leaflet-tooltip-left").count() >= 1
     # the four drones on the hospital's pad: each label whole inside the map, none on another
     placed = _drone_labels_placed(page)
     assert {PAD, *CROWD} <= set(placed["shown"]) and placed["hidden"] == [], placed
-    # ... and the drone beside the hospital is why: on its usual side its label would cover
-    # the hospital's
-    side, covered_on_the_left = page.evaluate("""id => {
-        const label = document.querySelector(
-            `.leaflet-marker-icon[data-drone-id='${id}'] .drone-label`);
-        const side = label.dataset.side;
-        label.dataset.side = 'left';
-        const a = label.getBoundingClientRect();
-        label.dataset.side = side;
-        const covered = [...document.querySelectorAll('.site-label')].some((el) => {
-            const b = el.getBoundingClientRect();
-            return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    # ... and the drones beside the hospital are why its name is on the left: on its usual
+    # side, the right (the mirror image about its marker), it would cover them
+    covered_on_the_right = page.evaluate("""ids => {
+        const hit = (a, b) => a.left < b.right && b.left < a.right
+          && a.top < b.bottom && b.top < a.bottom;
+        return [...document.querySelectorAll('.site-label.leaflet-tooltip-left')].some((el) => {
+          const r = el.getBoundingClientRect();
+          // the marker's centre: the label's offset (10 px) and its margin (Leaflet's -6 px
+          // on the left, +6 px on the right) away from it
+          const margin = parseFloat(getComputedStyle(el).marginLeft);
+          const x = r.right + 10 - margin;
+          const right = {left: x + 10 - margin, right: x + 10 - margin + r.width,
+                         top: r.top, bottom: r.bottom};
+          return ids.some((id) => hit(right, document.querySelector(
+            `.leaflet-marker-icon[data-drone-id='${id}'] .drone-arrow`).getBoundingClientRect()));
         });
-        return [side, covered];
-    }""", PAD)
-    assert covered_on_the_left and side != "left", side
+    }""", [PAD, *CROWD])
+    assert covered_on_the_right
     # every site's label whole inside the map, and no legend on top of one
     assert _site_labels_hidden(page) == []
     assert page.locator(".map-legend").is_visible()

@@ -20,6 +20,13 @@ const REFRESH_SLOW_MS = 30_000;
 const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
 const LABEL_SIDES = ['left', 'right', 'above', 'below', 'above-2', 'below-2'];
+// a site's name: right of its marker, or where no drone is under it (a pad holds drones)
+const SITE_LABEL_SIDES = {
+  right: {direction: 'right', offset: [10, 0]},
+  left: {direction: 'left', offset: [-10, 0]},
+  above: {direction: 'top', offset: [0, -8]},
+  below: {direction: 'bottom', offset: [0, 8]},
+};
 
 // Leaflet's scale bar writes "m" and "km" in any language; this one says 米 and 公里 in
 // Chinese, as the range rings do (Leaflet 1.9's rounding, only the words are ours). Made on
@@ -143,7 +150,7 @@ class DispatchView {
     for (const site of sites) {
       const marker = L.circleMarker([site.lat, site.lon], {radius: site.kind === 'lab_hospital' ? 10 : 7, className: `site site-${site.kind}`, keyboard: false});
       const name = this.ctx.siteName(site.id);
-      marker.bindTooltip(h('span', {title: name}, narrow ? this.ctx.siteShort(site.id) : name), {permanent: true, direction: 'right', offset: [10, 0], className: 'site-label'});
+      marker.bindTooltip(h('span', {title: name}, narrow ? this.ctx.siteShort(site.id) : name), {permanent: true, ...SITE_LABEL_SIDES.right, className: 'site-label'});
       marker.addTo(this.layers.sites);
     }
     if (narrow) {
@@ -470,11 +477,12 @@ class DispatchView {
   // map's edge (and covers the fewest drone labels), so a busy sky never hides where the
   // hospitals are.
   declutter() {
-    const sites = [...this.mapEl.querySelectorAll('.site-label')].map((el) => el.getBoundingClientRect());
     const map = this.mapEl.getBoundingClientRect();
-    const drones = [];
     const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
     const cut = (r) => r.left < map.left || r.right > map.right || r.top < map.top || r.bottom > map.bottom;
+    this.placeSiteLabels(map, overlaps, cut);
+    const sites = [...this.mapEl.querySelectorAll('.site-label')].map((el) => el.getBoundingClientRect());
+    const drones = [];
     const place = (badge, side) => {
       badge.dataset.side = side;
       badge.style.removeProperty('--slide');
@@ -512,6 +520,39 @@ class DispatchView {
       if (badge.dataset.side !== best.side) place(badge, best.side);
       drones.push(best.rect);
     }
+  }
+
+  // A site's name stays right of its marker unless drones in view lie under it there; then
+  // it takes the first side (left, above, below) with fewer under it, where it is still
+  // whole inside the map, on no other site's name and off the legend: the drones on a pad
+  // stay visible, and the name stays readable.
+  placeSiteLabels(map, overlaps, cut) {
+    const arrows = [...this.drones.values()].map((drone) => drone.arrow)
+      .filter((el) => el?.isConnected).map((el) => el.getBoundingClientRect())
+      .filter((r) => overlaps(r, map));
+    const legends = [...this.mapEl.querySelectorAll('.map-legend')].map((el) => el.getBoundingClientRect());
+    this.layers.sites.eachLayer((marker) => {
+      const tooltip = marker.getTooltip();
+      const el = tooltip?.getElement();
+      if (!el) return;
+      const others = [...this.mapEl.querySelectorAll('.site-label')].filter((other) => other !== el)
+        .map((other) => other.getBoundingClientRect());
+      const cost = (side) => { // placed there: drones under it, and 1000 if it is hidden
+        Object.assign(tooltip.options, SITE_LABEL_SIDES[side]);
+        tooltip.update();
+        const r = el.getBoundingClientRect();
+        const hidden = cut(r) || others.some((other) => overlaps(r, other))
+          || legends.some((legend) => overlaps(r, legend));
+        return (hidden ? 1000 : 0) + arrows.filter((arrow) => overlaps(r, arrow)).length;
+      };
+      let best = null;
+      for (const side of Object.keys(SITE_LABEL_SIDES)) {
+        const hidden = cost(side);
+        if (!best || hidden < best.hidden) best = {side, hidden};
+        if (hidden === 0) break;
+      }
+      if (tooltip.options.direction !== SITE_LABEL_SIDES[best.side].direction) cost(best.side);
+    });
   }
 
   droneCard(drone) {
