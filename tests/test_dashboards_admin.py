@@ -339,3 +339,37 @@ def test_a_lab_reads_its_sites_grouped_alerts_on_a_phone(server, browser, shots,
         page.screenshot(path=str(shots / "lab-alerts-phone.png"))
     finally:
         tab.close()
+
+
+def test_on_a_phone_each_admin_row_is_a_card_of_labelled_lines(server, browser, shots):  # noqa: F811
+    """At 390×844 the administration tables do not scroll sideways: each row is a card, each
+    cell under its column's name (the table's header, kept for screen readers)."""
+    tab = Tab(browser, server, "admin-1", viewport={"width": 390, "height": 844})
+    page = tab.page
+    try:
+        page.click("nav .nav-link:has-text('系统管理')")
+        page.wait_for_selector("#admin-users tr[data-user='admin-1']")
+        page.wait_for_selector("#admin-drones tr[data-drone='uav-01']")
+        cards = page.evaluate("""() => [...document.querySelectorAll('.admin-table')].map((table) => {
+            const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+            const box = table.getBoundingClientRect();
+            const rows = [...table.querySelectorAll('tbody tr')];
+            return {
+              id: table.closest('section').id,
+              within: box.right <= window.innerWidth && table.scrollWidth <= table.clientWidth + 1,
+              labelled: rows.every((row) => [...row.children].every((cell, i) =>
+                cell.dataset.label === names[i]
+                && getComputedStyle(cell, '::before').content === JSON.stringify(names[i]))),
+              stacked: rows.every((row) => getComputedStyle(row).display === 'block'),
+            };
+        })""")
+        assert {card["id"] for card in cards} >= {"admin-users", "admin-drones", "admin-sites"}
+        assert all(card["within"] and card["labelled"] and card["stacked"] for card in cards), cards
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # the user's row reads as 角色 … 管理员, not as a bare value in a column off screen
+        role = page.locator("#admin-users tr[data-user='admin-1'] td").nth(1)
+        assert role.get_attribute("data-label") == "角色"
+        page.locator("#admin-users").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "admin-phone.png"))
+    finally:
+        tab.close()

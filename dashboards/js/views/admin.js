@@ -81,8 +81,11 @@ class AdminView {
       fill(section.body, h('p', {class: 'empty-state'}, t('admin.empty')));
       return;
     }
+    // each cell names its column too: on a phone a row is a card of labelled lines
+    const names = columns.map((key) => t(key));
+    for (const row of rows) [...row.children].forEach((cell, i) => { cell.dataset.label = names[i] ?? ''; });
     fill(section.body, h('table', {class: 'admin-table'},
-      h('thead', {}, h('tr', {}, columns.map((key) => h('th', {scope: 'col'}, t(key))))),
+      h('thead', {}, h('tr', {}, names.map((name) => h('th', {scope: 'col'}, name)))),
       h('tbody', {}, rows)));
   }
 
