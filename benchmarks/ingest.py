@@ -423,7 +423,7 @@ def ingester_main(settings_kwargs: dict, ready, stop, status, results) -> None:
         "receipts_published": stats.receipts_published, "receipts_failed": stats.receipts_failed,
         "effective_settings": {name: getattr(settings, name) for name in (
             "batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous",
-            "mqtt_protocol", "receipts")},
+            "mqtt_protocol", "receipts", "receipt_hold_s")},
     }))
 
 

@@ -93,7 +93,7 @@ async def _client(ports: list[int], token: str, probes: int, commands, replies) 
                f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n").encode()
     streams: list[asyncio.Task] = []
     frames: list[tuple[int, int, bytes]] = []  # (probe, read time in µs, event id)
-    counts = {"open": 0, "refused": 0, "resets": 0, "ended": 0}
+    counts = {"open": 0, "refused": 0, "resets": 0, "ended": 0, "probes": 0}
     gate = asyncio.Semaphore(50)  # connections being opened at once
 
     async def one(number: int, probe: int | None) -> None:
@@ -111,6 +111,7 @@ async def _client(ports: list[int], token: str, probes: int, commands, replies) 
             writer.close()
             return
         counts["open"] += 1
+        counts["probes"] += probe is not None
         tail = b""
         try:
             while data := await reader.read(1 << 16):
@@ -314,7 +315,7 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
         published_at = {event_id: at for _, at, event_id in report["records"]}
         seen: dict[tuple, int] = {}
         deadline = time.monotonic() + 30
-        wanted = len(ids) * args.probes
+        wanted = len(ids) * kept["probes"]  # the probes that opened
         while True:  # until every probe saw every message, or 30 s after the last publish
             commands.send(("frames",))
             got = replies.recv()
@@ -333,7 +334,7 @@ def run_tree(name: str, tree: Path, db: ScratchDatabase, broker, token: str,
                      for at in times]
         out["publish"] = {
             "rate": args.rate, "seconds": args.publish_s, "streams": kept["open"],
-            "probes": args.probes, "published": report["published"],
+            "probes": kept["probes"], "published": report["published"],
             "acked_by_broker": report["acked"],
             "publisher_max_behind_schedule_ms": report["max_behind_schedule_ms"],
             "visible_on_probes": len({e for e in first if e in ids}),

@@ -350,7 +350,8 @@ def test_on_a_phone_each_admin_row_is_a_card_of_labelled_lines(server, browser, 
         page.click("nav .nav-link:has-text('系统管理')")
         page.wait_for_selector("#admin-users tr[data-user='admin-1']")
         page.wait_for_selector("#admin-drones tr[data-drone='uav-01']")
-        cards = page.evaluate("""() => [...document.querySelectorAll('.admin-table')].map((table) => {
+        cards = page.evaluate("""() => [...document.querySelectorAll('.admin-table')]
+          .map((table) => {
             const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
             const box = table.getBoundingClientRect();
             const rows = [...table.querySelectorAll('tbody tr')];

@@ -187,26 +187,28 @@ def test_the_fleet_never_shows_an_unknown_as_good(demo, browser, flight, fleet, 
     # ... and no site label lies on the drones on the pad: the hospital's name steps to the
     # left of them (on the right, its usual side, it covered their arrows)
     assert not {PAD, *CROWD} & set(_drones_under_site_labels(page))
-    assert page.locator(".site-label.leaflet-tooltip-left").count() >= 1
+    hospital = page.locator(".site-label", has_text=re.compile("^(平度市人民医院|平度人医)$"))
+    assert "leaflet-tooltip-left" in hospital.get_attribute("class")
+    # a site with no drone near it keeps its name on the right
+    assert "leaflet-tooltip-right" in page.locator(
+        ".site-label", has_text="万家卫生院").get_attribute("class")
     # the four drones on the hospital's pad: each label whole inside the map, none on another
     placed = _drone_labels_placed(page)
     assert {PAD, *CROWD} <= set(placed["shown"]) and placed["hidden"] == [], placed
     # ... and the drones beside the hospital are why its name is on the left: on its usual
     # side, the right (the mirror image about its marker), it would cover them
-    covered_on_the_right = page.evaluate("""ids => {
+    covered_on_the_right = hospital.evaluate("""(el, ids) => {
         const hit = (a, b) => a.left < b.right && b.left < a.right
           && a.top < b.bottom && b.top < a.bottom;
-        return [...document.querySelectorAll('.site-label.leaflet-tooltip-left')].some((el) => {
-          const r = el.getBoundingClientRect();
-          // the marker's centre: the label's offset (10 px) and its margin (Leaflet's -6 px
-          // on the left, +6 px on the right) away from it
-          const margin = parseFloat(getComputedStyle(el).marginLeft);
-          const x = r.right + 10 - margin;
-          const right = {left: x + 10 - margin, right: x + 10 - margin + r.width,
-                         top: r.top, bottom: r.bottom};
-          return ids.some((id) => hit(right, document.querySelector(
-            `.leaflet-marker-icon[data-drone-id='${id}'] .drone-arrow`).getBoundingClientRect()));
-        });
+        const r = el.getBoundingClientRect();
+        // the marker's centre: the label's offset (10 px) and its margin (Leaflet's -6 px on
+        // the left, +6 px on the right) away from it
+        const margin = parseFloat(getComputedStyle(el).marginLeft);
+        const x = r.right + 10 - margin;
+        const right = {left: x + 10 - margin, right: x + 10 - margin + r.width,
+                       top: r.top, bottom: r.bottom};
+        return ids.some((id) => hit(right, document.querySelector(
+          `.leaflet-marker-icon[data-drone-id='${id}'] .drone-arrow`).getBoundingClientRect()));
     }""", [PAD, *CROWD])
     assert covered_on_the_right
     # every site's label whole inside the map, and no legend on top of one

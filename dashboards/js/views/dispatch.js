@@ -20,7 +20,7 @@ const REFRESH_SLOW_MS = 30_000;
 const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
 const LABEL_SIDES = ['left', 'right', 'above', 'below', 'above-2', 'below-2'];
-// a site's name: right of its marker, or where no drone is under it (a pad holds drones)
+// a site's name: right of its marker, else a side where no drone lies under it (placeSiteLabels)
 const SITE_LABEL_SIDES = {
   right: {direction: 'right', offset: [10, 0]},
   left: {direction: 'left', offset: [-10, 0]},
@@ -136,8 +136,8 @@ class DispatchView {
     const sites = [...this.ctx.sites.values()];
     if (sites.length) {
       const bounds = L.latLngBounds(sites.map((site) => [site.lat, site.lon]));
-      // room on the right for the labels (they sit right of their sites) and at the bottom
-      // for the scale; on a phone the legend is under the map, not on it
+      // room on the right for the labels (they sit right of their sites, unless drones are
+      // there) and at the bottom for the scale; on a phone the legend is under the map, not on it
       if (narrow) {
         this.map.fitBounds(bounds, {paddingTopLeft: [20, 20], paddingBottomRight: [LABEL_ROOM_PX, 36]});
       } else {
@@ -158,6 +158,9 @@ class DispatchView {
     } else {
       this.map.addControl(this.legendControl());
     }
+    // during a zoom's animation the labels stand for the old zoom: placed at its end
+    this.map.on('zoomstart', () => { this.zooming = true; });
+    this.map.on('zoomend', () => { this.zooming = false; });
     this.map.on('zoomend moveend', () => this.declutter());
   }
 
@@ -477,6 +480,7 @@ class DispatchView {
   // map's edge (and covers the fewest drone labels), so a busy sky never hides where the
   // hospitals are.
   declutter() {
+    if (this.zooming) return;
     const map = this.mapEl.getBoundingClientRect();
     const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
     const cut = (r) => r.left < map.left || r.right > map.right || r.top < map.top || r.bottom > map.bottom;
@@ -522,36 +526,43 @@ class DispatchView {
     }
   }
 
-  // A site's name stays right of its marker unless drones in view lie under it there; then
-  // it takes the first side (left, above, below) with fewer under it, where it is still
-  // whole inside the map, on no other site's name and off the legend: the drones on a pad
-  // stay visible, and the name stays readable.
+  // A site's name stands right of its marker unless a drone in view would lie under it
+  // there, or it would be cut by the map's edge, lie on another site's name or on the
+  // legend. Then it stays on the side it is on if that side is clear, else takes the first
+  // clear side of left, above and below, else the side with the fewest drones under it
+  // among those where it is whole and on nothing: the drones on a pad stay visible, and a
+  // name does not jump while a drone flies past. The usual case (right, clear) moves nothing.
   placeSiteLabels(map, overlaps, cut) {
     const arrows = [...this.drones.values()].map((drone) => drone.arrow)
       .filter((el) => el?.isConnected).map((el) => el.getBoundingClientRect())
       .filter((r) => overlaps(r, map));
     const legends = [...this.mapEl.querySelectorAll('.map-legend')].map((el) => el.getBoundingClientRect());
+    const labels = [...this.mapEl.querySelectorAll('.site-label')];
+    const order = Object.keys(SITE_LABEL_SIDES);
     this.layers.sites.eachLayer((marker) => {
       const tooltip = marker.getTooltip();
       const el = tooltip?.getElement();
       if (!el) return;
-      const others = [...this.mapEl.querySelectorAll('.site-label')].filter((other) => other !== el)
-        .map((other) => other.getBoundingClientRect());
-      const cost = (side) => { // placed there: drones under it, and 1000 if it is hidden
-        Object.assign(tooltip.options, SITE_LABEL_SIDES[side]);
-        tooltip.update();
+      const others = labels.filter((other) => other !== el).map((other) => other.getBoundingClientRect());
+      const cost = () => { // drones under it where it stands, and 1000 if it is hidden there
         const r = el.getBoundingClientRect();
         const hidden = cut(r) || others.some((other) => overlaps(r, other))
           || legends.some((legend) => overlaps(r, legend));
         return (hidden ? 1000 : 0) + arrows.filter((arrow) => overlaps(r, arrow)).length;
       };
-      let best = null;
-      for (const side of Object.keys(SITE_LABEL_SIDES)) {
-        const hidden = cost(side);
-        if (!best || hidden < best.hidden) best = {side, hidden};
-        if (hidden === 0) break;
-      }
-      if (tooltip.options.direction !== SITE_LABEL_SIDES[best.side].direction) cost(best.side);
+      const current = order.find((side) => SITE_LABEL_SIDES[side].direction === tooltip.options.direction) ?? 'right';
+      const costs = {[current]: cost()};
+      if (current === 'right' && costs.right === 0) return;
+      const put = (side) => {
+        Object.assign(tooltip.options, SITE_LABEL_SIDES[side]);
+        tooltip.update();
+        return (costs[side] = cost());
+      };
+      if (current !== 'right' && put('right') === 0) return; // back on its usual side
+      if (costs[current] === 0) { put(current); return; }
+      for (const side of order) if (!(side in costs) && put(side) === 0) return;
+      const best = order.reduce((a, b) => (costs[b] < costs[a] ? b : a));
+      if (tooltip.options.direction !== SITE_LABEL_SIDES[best].direction) put(best);
     });
   }
 
