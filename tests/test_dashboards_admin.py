@@ -372,5 +372,15 @@ def test_on_a_phone_each_admin_row_is_a_card_of_labelled_lines(server, browser, 
         assert role.get_attribute("data-label") == "角色"
         page.locator("#admin-users").scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "admin-phone.png"))
+        # in English the buttons are longer and wrap: within the value column, never under
+        # the column's name
+        page.evaluate("localStorage.setItem('dronelog.lang', 'en')")
+        page.reload()
+        page.wait_for_selector("#admin-users tr[data-user='disp-1'] [data-action=deactivate]")
+        lefts = page.evaluate("""() => [...document.querySelectorAll('.admin-table .row-actions')]
+          .map((cell) => [...cell.children].map((el) => el.getBoundingClientRect().left))""")
+        assert any(len(set(row)) < len(row) for row in lefts), lefts  # some did wrap
+        assert all(min(row) >= row[0] - 1 for row in lefts if row), lefts
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         tab.close()
