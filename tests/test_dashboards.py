@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from dronelog.broker import free_port
+from tests.processes import Process, children, kill
 from tests.support import LAYOUT, Publisher, chromium, scan, telemetry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,19 +41,6 @@ SWEEP_S = 2
 WAIT_S = 30
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (the demo starts its services in their own sessions)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 class Demo:
@@ -76,7 +64,7 @@ class Demo:
                  "--api-port", str(self.api_port), "--history", history,
                  "--scenario", str(ROOT / "scenarios" / "pingdu.toml")],
                 cwd=workdir, env=self.env, stdout=log, stderr=log, start_new_session=True)
-        self.children: set[int] = set()
+        self.children: set[Process] = set()
         self.tokens: dict[str, str] = {}
         self.flights_seen = -1
 
@@ -85,7 +73,7 @@ class Demo:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the demo exited:\n{self.log.read_text()[-3000:]}")
-            self.children.update(_children(self.process.pid))
+            self.children.update(children(self.process.pid))
             try:
                 if self.get("/api/v1/sites") and self.get("/api/v1/drones") and (
                         not self.full_history or self.caught_up()):
@@ -121,7 +109,7 @@ class Demo:
         return response.json()
 
     def stop(self) -> None:
-        self.children.update(_children(self.process.pid))
+        self.children.update(children(self.process.pid))
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -129,11 +117,8 @@ class Demo:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        for pid in self.children:  # only if the demo could not stop them itself
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for child in self.children:  # only if the demo could not stop them itself
+            kill(child)
 
 
 def _along(fraction: float) -> tuple[float, float, float]:

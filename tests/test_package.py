@@ -20,27 +20,13 @@ import httpx
 import pytest
 
 from dronelog.broker import free_port
+from tests.processes import Process, descendants, running
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "demo1234"
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every process below `pid` (children, grandchildren), from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
 
 
 def _clean_copy(target: Path) -> Path:
@@ -59,14 +45,6 @@ def _clean_copy(target: Path) -> Path:
         else:
             shutil.copy2(origin, copy)
     return target
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_the_wheel_runs_the_demo_from_an_empty_folder(tmp_path):
@@ -116,10 +94,10 @@ def test_the_wheel_runs_the_demo_from_an_empty_folder(tmp_path):
         demo = subprocess.Popen([venv / "bin" / "dronelog", "demo", "--port", str(broker_port),
                                  "--api-port", str(api_port)], cwd=empty, env=env,
                                 stdout=output, stderr=output, start_new_session=True)
-    children: set[int] = set()
+    children: set[Process] = set()
     try:
         def answers() -> bool:
-            children.update(_descendants(demo.pid))
+            children.update(descendants(demo.pid))
             try:
                 return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
             except httpx.HTTPError:
@@ -134,7 +112,7 @@ def test_the_wheel_runs_the_demo_from_an_empty_folder(tmp_path):
         headers = {"Authorization": f"Bearer {token}"}
 
         def flights() -> int:
-            children.update(_descendants(demo.pid))
+            children.update(descendants(demo.pid))
             return httpx.get(f"{base}/api/v1/flights?limit=1", headers=headers,
                              timeout=10).json()["total"]
 
@@ -154,5 +132,5 @@ def test_the_wheel_runs_the_demo_from_an_empty_folder(tmp_path):
     assert "dashboards: " in terminal and "dead-lettered" not in terminal  # quiet by default
     access = (home / "logs" / "api.log").read_text()
     assert '"GET /api/v1/flights' in access and '"GET /js/i18n.js' not in access
-    survivors = wait_until(lambda: not any(_alive(pid) for pid in children), 30, 0.2)
-    assert survivors, [pid for pid in children if _alive(pid)]
+    survivors = wait_until(lambda: not any(map(running, children)), 30, 0.2)
+    assert survivors, [process for process in children if running(process)]
