@@ -16,6 +16,7 @@ from uuid import UUID
 import jsonschema
 import paho.mqtt.client as mqtt
 import pytest
+import structlog.testing
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -352,6 +353,25 @@ def test_a_receipt_that_cannot_be_sent_never_holds_up_the_batch(engine, trouble)
     assert source.calls == ["receipt", "ack"]
     assert (ingester.stats.receipts_published, ingester.stats.receipts_failed) == (0, 1)
     assert ingester.stats.acked == 2
+
+
+def test_receipts_refused_together_are_told_in_one_line(engine):
+    # a full outbox refuses a whole fleet's receipts at once: one warning, not one per drone
+    source = RecordingSource(engine, refuse=True)
+    ingester = ingester_over(engine, source)
+    at = {"event_time": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
+    batch = [Delivery(LAYOUT.telemetry(drone),
+                      json.dumps(example("telemetry", drone_id=drone, seq=seq, **at)).encode(),
+                      datetime.now(UTC), mid=mid, qos=1)
+             for mid, (drone, seq) in enumerate(((d, s) for d in ("uav-01", "uav-02", "uav-03")
+                                                 for s in (1, 2)), start=1)]
+    with structlog.testing.capture_logs() as logs:
+        assert ingester.process(batch)
+    told = [entry for entry in logs if entry["event"].startswith("receipt")]
+    assert told == [{"event": "receipts not published", "log_level": "warning", "receipts": 3,
+                     "events": 6, "first_topic": LAYOUT.drone_receipts("uav-01"),
+                     "error": "refused by the MQTT client (its outbox is full)"}]
+    assert (ingester.stats.receipts_published, ingester.stats.receipts_failed) == (0, 3)
 
 
 # --- end to end: a device receives its receipts from the real ingester ------------------------

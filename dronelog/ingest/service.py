@@ -153,18 +153,28 @@ class Ingester:
             self.stats.receipts_failed += 1
             log.error("receipts could not be built", error=repr(error)[:300])
             return
+        # Failures are told in one line per call, not one per receipt: when paho's outbox is
+        # full a whole fleet's receipts fail together, and thousands of lines would cost the
+        # ingester exactly when it has least to spare.
+        failed: list = []
+        first_error = None
         for receipt in receipts:
             try:
                 published = self.source.publish(receipt.topic, receipt.payload)
             except Exception as error:
                 published = False
-                log.error("receipt publish failed", topic=receipt.topic, error=repr(error)[:300])
+                first_error = first_error or error
             if published:
                 self.stats.receipts_published += 1
             else:
-                self.stats.receipts_failed += 1
-                log.warning("receipt not published", topic=receipt.topic,
-                            events=receipt.events)
+                failed.append(receipt)
+        if failed:
+            self.stats.receipts_failed += len(failed)
+            log.warning("receipts not published", receipts=len(failed),
+                        events=sum(receipt.events for receipt in failed),
+                        first_topic=failed[0].topic,
+                        error=repr(first_error)[:300] if first_error
+                        else "refused by the MQTT client (its outbox is full)")
 
     def _flush(self) -> None:
         """Store and acknowledge what was received before the stop."""
