@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +57,24 @@ def chromium() -> Iterator:
             yield instance
         finally:
             instance.close()
+
+
+def run_dashboard_module(name: str, script: str, payload, what: str) -> object:
+    """Run `script` under node with the dashboards' module `name` imported as `m` and
+    `payload` (JSON) as `input`; returns what the script writes to stdout, as JSON."""
+    node = shutil.which("node")
+    if node is None:
+        import conftest
+
+        conftest.missing_component(f"node (Debian: apt-get install nodejs), to run {what}")
+    module = (Path(__file__).resolve().parents[1] / "dashboards" / "js" / name).as_uri()
+    done = subprocess.run(
+        [node, "--input-type=module", "-e",
+         f"const m = await import('{module}');"
+         "const input = JSON.parse((await import('fs')).default.readFileSync(0, 'utf8'));"
+         + script],
+        input=json.dumps(payload), capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
 
 
 def telemetry(drone_id: str = "uav-01", seq: int = 0, at: datetime | None = None,

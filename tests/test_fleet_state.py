@@ -2,11 +2,7 @@
 through node; and what the fleet API gives them: the newest report's received time (not the
 device's clock) and the temperature bands of the classes on board."""
 
-import json
-import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +10,8 @@ from dronelog.api.accounts import Role
 from dronelog.ingest.delivery import Accepted, Delivery
 from dronelog.storage.tables import FlightTracking, SpecimenTracking
 from dronelog.storage.writer import BatchWriter
-from tests.support import LAB, LAYOUT, TOWN, telemetry
+from tests.support import LAB, LAYOUT, TOWN, run_dashboard_module, telemetry
 
-ROOT = Path(__file__).parent.parent
 TH = {"stale_link_s": 5, "lost_link_s": 30, "ground_stale_s": 300, "ground_offline_s": 1800}
 # (drone as the view knows it, expected state)
 STATES = [
@@ -50,20 +45,7 @@ BANDS = [
 
 
 def _node(script: str, payload) -> object:
-    node = shutil.which("node")
-    if node is None:
-        import conftest
-
-        conftest.missing_component("node (Debian: apt-get install nodejs), to run the "
-                                   "dashboards' fleet states")
-    module = (ROOT / "dashboards" / "js" / "fleet_state.js").as_uri()
-    done = subprocess.run(
-        [node, "--input-type=module", "-e",
-         f"const m = await import('{module}');"
-         "const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));".replace(
-             "require('fs')", "(await import('fs')).default") + script],
-        input=json.dumps(payload), capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(done.stdout)
+    return run_dashboard_module("fleet_state.js", script, payload, "the dashboards' fleet states")
 
 
 def test_each_state_at_the_edges_of_its_thresholds():

@@ -10,6 +10,7 @@ import {ago, dateTime, duration, now, number, shortTime, syncClock, time} from '
 import {bearing, progressAlong} from '../geo.js';
 import {droneState, payloadCheck} from '../fleet_state.js';
 import {label, t} from '../i18n.js';
+import {SITE_LABEL_SIDES, siteLabelSide} from '../site_labels.js';
 import {AlertPanel} from './alerts.js';
 
 const TRAIL_POINTS = 240;
@@ -20,13 +21,6 @@ const REFRESH_SLOW_MS = 30_000;
 const REFRESH_FAST_MS = 3_000;
 const FLYING = new Set(['airborne', 'diverted']);
 const LABEL_SIDES = ['left', 'right', 'above', 'below', 'above-2', 'below-2'];
-// a site's name: right of its marker, else a side where no drone lies under it (placeSiteLabels)
-const SITE_LABEL_SIDES = {
-  right: {direction: 'right', offset: [10, 0]},
-  left: {direction: 'left', offset: [-10, 0]},
-  above: {direction: 'top', offset: [0, -8]},
-  below: {direction: 'bottom', offset: [0, 8]},
-};
 
 // Leaflet's scale bar writes "m" and "km" in any language; this one says 米 and 公里 in
 // Chinese, as the range rings do (Leaflet 1.9's rounding, only the words are ours). Made on
@@ -526,12 +520,9 @@ class DispatchView {
     }
   }
 
-  // A site's name stands right of its marker unless a drone in view would lie under it
-  // there, or it would be cut by the map's edge, lie on another site's name or on the
-  // legend. Then it stays on the side it is on if that side is clear, else takes the first
-  // clear side of left, above and below, else the side with the fewest drones under it
-  // among those where it is whole and on nothing: the drones on a pad stay visible, and a
-  // name does not jump while a drone flies past. The usual case (right, clear) moves nothing.
+  // Each site's name on the side siteLabelSide (site_labels.js) chooses from what it covers
+  // on each: the drones on a pad stay visible, and a name does not jump while a drone flies
+  // past. The usual case (right, clear) moves nothing.
   placeSiteLabels(map, overlaps, cut) {
     const arrows = [...this.drones.values()].map((drone) => drone.arrow)
       .filter((el) => el?.isConnected).map((el) => el.getBoundingClientRect())
@@ -550,19 +541,17 @@ class DispatchView {
           || legends.some((legend) => overlaps(r, legend));
         return (hidden ? 1000 : 0) + arrows.filter((arrow) => overlaps(r, arrow)).length;
       };
-      const current = order.find((side) => SITE_LABEL_SIDES[side].direction === tooltip.options.direction) ?? 'right';
-      const costs = {[current]: cost()};
-      if (current === 'right' && costs.right === 0) return;
-      const put = (side) => {
-        Object.assign(tooltip.options, SITE_LABEL_SIDES[side]);
-        tooltip.update();
-        return (costs[side] = cost());
+      let standing = order.find((side) => SITE_LABEL_SIDES[side].direction === tooltip.options.direction) ?? 'right';
+      const measure = (side) => {
+        if (side !== standing) {
+          Object.assign(tooltip.options, SITE_LABEL_SIDES[side]);
+          tooltip.update();
+          standing = side;
+        }
+        return cost();
       };
-      if (current !== 'right' && put('right') === 0) return; // back on its usual side
-      if (costs[current] === 0) { put(current); return; }
-      for (const side of order) if (!(side in costs) && put(side) === 0) return;
-      const best = order.reduce((a, b) => (costs[b] < costs[a] ? b : a));
-      if (tooltip.options.direction !== SITE_LABEL_SIDES[best].direction) put(best);
+      const side = siteLabelSide(standing, measure);
+      if (side !== standing) measure(side);
     });
   }
 
