@@ -2,9 +2,11 @@
 
 import errno
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,6 +31,11 @@ DEMO_USERS = (("dispatcher", "dispatcher", None, "调度员 Dispatcher"),
 DEMO_FAULTS = ("lost_link=0.05,temperature_excursion=0.05,delayed_receipt=0.05,"
                "seal_changed=0.03,tube_left_behind=0.03,duplicate=0.01,out_of_order=0.01,"
                "malformed=0.005")
+
+
+# the services the demo is nothing without: when one of them stops by itself the demo says so
+# and stops; the simulator and the dispatcher may end by themselves (told, unless they failed)
+ESSENTIAL_SERVICES = ("scheduler", "api")
 
 
 class PortsBusy(click.ClickException):
@@ -64,7 +71,8 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
 
     The local broker is Mosquitto with dronelog's configuration (persistent sessions, no
     queue limit) when the mosquitto binary is installed, else the embedded amqtt broker.
-    The services end with the demo, however it ends.
+    The services end with the demo, however it ends; the demo ends (exit 1) when its API or
+    scheduler stops by itself, naming it and its log.
     """
     from dronelog import resources
     from dronelog.broker import start_local_broker
@@ -95,7 +103,9 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
         broker = start_local_broker(settings.home / "broker", port, preexec_fn=die_with_parent)
         settings = settings.model_copy(update={"mqtt_url": broker.url,
                                                "mqtt_protocol": broker.protocol})
-    children: list[subprocess.Popen] = []
+    children: dict[str, subprocess.Popen] = {}
+    stopping = threading.Event()
+    lost: list[str] = []
     try:
         import_network_file(settings, scenario_file)
         environment = {**os.environ, "DRONELOG_MQTT_URL": settings.mqtt_url,
@@ -109,10 +119,10 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
 
         def start(name: str, *arguments: str, module: str = "dronelog") -> None:
             with open(logs / f"{name}.log", "ab") as log_file:
-                children.append(subprocess.Popen(
+                children[name] = subprocess.Popen(
                     [sys.executable, "-m", module, *arguments], env=environment,
                     stdout=log_file, stderr=log_file, start_new_session=True,
-                    preexec_fn=die_with_parent))
+                    preexec_fn=die_with_parent)
 
         start("scheduler", "scheduler")
         start("api", "api")
@@ -151,12 +161,14 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
         if not verbose:  # the demo's faults make the ingester log every refused message
             configure_logging(settings.log_level, settings.log_format,
                               open(logs / "ingester.log", "a", encoding="utf-8", buffering=1))
+        watch_services(children, logs, stopping, lost)
         run_ingester(settings, exit_when_done=False)
     finally:
-        for child in children:
+        stopping.set()
+        for child in children.values():
             if child.poll() is None:
                 child.terminate()
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(10)
             except subprocess.TimeoutExpired:
@@ -164,6 +176,35 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
                 child.wait(5)
         if broker:
             broker.stop()
+    if lost:
+        raise click.ClickException(f"the demo stopped because its {' and '.join(lost)} "
+                                   f"stopped; see {logs}/")
+
+
+def watch_services(children: dict[str, subprocess.Popen], logs: Path,
+                   stopping: threading.Event, lost: list[str],
+                   interval_s: float = 1.0) -> threading.Thread:
+    """Say on the terminal when one of the demo's services stops by itself, and stop the demo
+    (as Ctrl-C would: SIGTERM to itself) when the demo cannot go on without it: the scheduler,
+    the API, or any that failed. Without this, a dead API left the demo ingesting behind
+    dashboards that no longer answered, and nothing said why."""
+    def watch() -> None:
+        told: set[str] = set()
+        while not stopping.wait(interval_s):
+            for name, child in children.items():
+                code = child.poll()
+                if code is None or name in told or stopping.is_set():  # stopped by the demo
+                    continue
+                told.add(name)
+                click.echo(f"dronelog demo: the {name} stopped (exit code {code}); its log: "
+                           f"{logs / name}.log", err=True)
+                if name in ESSENTIAL_SERVICES or code != 0:
+                    lost.append(name)
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="demo-services", daemon=True)
+    thread.start()
+    return thread
 
 
 def port_busy(host: str, port: int) -> bool:
