@@ -139,6 +139,21 @@ def api(engine, clock, broker):
     running.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that fails on a demo (tests/test_dashboards.py's `Demo`) that is no longer
+    running gets the end of the demo's terminal in its report: which service stopped and how
+    (`dronelog demo` says so), where CI would otherwise show only a refused connection."""
+    outcome = yield
+    report = outcome.get_result()
+    demo = getattr(item, "funcargs", {}).get("demo")
+    process = getattr(demo, "process", None)
+    if report.failed and process is not None and process.poll() is not None:
+        tail = demo.log.read_text(errors="replace")[-3000:]
+        report.sections.append(("the demo had stopped", f"exit code {process.returncode}\n"
+                                f"{tail}"))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     reports = [report for reports in terminalreporter.stats.values() for report in reports
                if isinstance(report, pytest.TestReport)]
