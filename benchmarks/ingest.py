@@ -423,7 +423,7 @@ def ingester_main(settings_kwargs: dict, ready, stop, status, results) -> None:
         "receipts_published": stats.receipts_published, "receipts_failed": stats.receipts_failed,
         "effective_settings": {name: getattr(settings, name) for name in (
             "batch_size", "batch_interval_s", "receive_maximum", "sqlite_synchronous",
-            "mqtt_protocol", "receipts", "receipt_hold_s")},
+            "mqtt_protocol", "receipts", "receipt_hold_s", "receipts_mqtt_url")},
     }))
 
 
@@ -574,6 +574,8 @@ class Bench:
             value = getattr(self.args, name)
             if value is not None:
                 kwargs[name] = value
+        if self.args.receipts_connection == "own":  # the benchmark's broker takes anyone
+            kwargs["receipts_mqtt_url"] = self.broker.url
         return kwargs
 
     def _start_consumer(self, scenario: str, expected: int, db: Database | None,
@@ -940,6 +942,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "dronelog's brokers set set_tcp_nodelay)")
     parser.add_argument("--receipts", choices=("both", "on", "off"), default="both",
                         help="ingester scenarios: receipts off then on in each run, or one")
+    parser.add_argument("--receipts-connection", choices=("shared", "own"), default="shared",
+                        help="ingester receipts on the ingester's connection (the default when "
+                        "DRONELOG_RECEIPTS_MQTT_URL is unset) or on one of their own (as the "
+                        "shipped compose file sets)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
                         help="PostgreSQL admin URL; bench_* databases are created and dropped "
                              "on this server")

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     retry_max_delay_s: float = Field(30, gt=0, description="cap of the storage retry backoff")
     receipts: bool = Field(True, description="publish a receipt to each sender after each "
                                              "stored batch (docs/contract.md, Receipts)")
+    receipts_mqtt_url: str = Field(
+        "", description="publish receipts on a connection of their own, as this login "
+        "(mqtt:// or mqtts://, as DRONELOG_MQTT_URL), so that under a backlog they are not "
+        "held behind the ingester's incoming messages; it must not be the ingester's login "
+        "(docs/security.md). Empty: on the ingester's connection")
     receipt_hold_s: float = Field(5.0, ge=0, le=60, description="a sender's receipt may wait "
                                   "this long to tell it about several batches (0: one receipt "
                                   "per batch, before its acknowledgements)")
@@ -175,6 +180,25 @@ class Settings(BaseSettings):
                 f"months: give at least {MIN_FLIGHT_DATA_DAYS} days, or leave it unset "
                 "(docs/operations.md, Retention)")
         return days
+
+    @field_validator("receipts_mqtt_url")
+    @classmethod
+    def _receipts_login_of_their_own(cls, url: str, info) -> str:
+        """A second connection under the ingester's login would, on a broker that takes the
+        login as client id (the shipped Mosquitto), take over the ingester's persistent
+        session and wipe the messages queued for it."""
+        if url:
+            from dronelog.ingest.mqtt_source import BrokerAddress
+            receipts = BrokerAddress.parse(url)
+            try:
+                ingester = BrokerAddress.parse(info.data.get("mqtt_url", ""))
+            except ValueError:
+                return url  # DRONELOG_MQTT_URL's own error says what is wrong with it
+            if receipts.username and receipts.username == ingester.username:
+                raise ValueError(
+                    "logs in as the ingester itself (DRONELOG_MQTT_URL); the receipts need a "
+                    "login of their own (docs/security.md, Receipts)")
+        return url
 
     @model_validator(mode="after")
     def _database_in_the_home(self) -> "Settings":

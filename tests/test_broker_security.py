@@ -42,7 +42,7 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
 # MQTT 5 reason codes: in a CONNACK and a PUBACK (0x10: accepted, but nobody subscribes)
 SUCCESS, NO_SUBSCRIBERS, NOT_AUTHORIZED = 0x00, 0x10, 0x87
 USERS = ("uav-01", "uav-02", "scanner-pdrmyy-01", "scanner-wjwsy-01", "dronelog-ingester-1",
-         "dronelog-ingester-2", "dronelog-notifier")
+         "dronelog-ingester-2", "dronelog-receipts-1", "dronelog-notifier")
 TELEMETRY_ROWS = "SELECT count(*) FROM telemetry"
 CUSTODY_ROWS = "SELECT count(*) FROM custody_event"
 STATUS_ROWS = "SELECT count(*) FROM drone_status_event"
@@ -296,13 +296,13 @@ class Device:
         self.client.loop(timeout=0.05)
 
 
-def start_ingester(mqtt_url: str, workdir: Path):
+def start_ingester(mqtt_url: str, workdir: Path, **settings):
     """`dronelog ingest` as a process, connected with the given URL, and its database."""
     workdir.mkdir(exist_ok=True)
     database_url = f"sqlite:///{workdir / 'dronelog.db'}"
     engine = create_db_engine(database_url)
     migrate(engine)
-    ingester = IngesterProcess(database_url, mqtt_url, workdir).start()
+    ingester = IngesterProcess(database_url, mqtt_url, workdir, **settings).start()
     ingester.wait_connected()
     return ingester, engine
 
@@ -455,6 +455,13 @@ def test_the_acl_refuses_what_a_login_may_not_publish(secure_broker):
                                 (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED),
                                 (LAYOUT.drone_receipts("uav-01"), NO_SUBSCRIBERS),
                                 (LAYOUT.site_receipts("pdrmyy"), NO_SUBSCRIBERS)],
+        # receipts on a connection of their own (DRONELOG_RECEIPTS_MQTT_URL): receipts only
+        "dronelog-receipts-1": [(LAYOUT.drone_receipts("uav-01"), NO_SUBSCRIBERS),
+                                (LAYOUT.site_receipts("pdrmyy"), NO_SUBSCRIBERS),
+                                (LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
+                                (LAYOUT.telemetry("dronelog-receipts-1"), NOT_AUTHORIZED),
+                                (LAYOUT.site_custody("pdrmyy"), NOT_AUTHORIZED),
+                                (f"{prefix}/alerts/low_battery/drone/uav-01", NOT_AUTHORIZED)],
         "dronelog-notifier": [(f"{prefix}/alerts/low_battery/drone/uav-01", NO_SUBSCRIBERS),
                               (LAYOUT.telemetry("uav-01"), NOT_AUTHORIZED),
                               (LAYOUT.telemetry("dronelog-notifier"), NOT_AUTHORIZED),
@@ -483,7 +490,7 @@ def test_only_the_ingester_logins_read_device_topics(secure_broker):
         assert ingester.subscribe(f"$share/ingesters/{prefix}/drones/#",
                                   f"$share/ingesters/{prefix}/sites/#") == [1, 1]
     nosy = [Device(secure_broker.url(user))
-            for user in ("uav-02", "scanner-wjwsy-01", "dronelog-notifier")]
+            for user in ("uav-02", "scanner-wjwsy-01", "dronelog-receipts-1", "dronelog-notifier")]
     for device in nosy:
         assert device.connect().value == SUCCESS
         # Mosquitto 2.0 grants the subscription, then checks each message against the ACL
@@ -499,7 +506,7 @@ def test_only_the_ingester_logins_read_device_topics(secure_broker):
     received = ingesters[0].listen(0.5) + ingesters[1].listen(0.1)
     assert sorted(received) == [LAYOUT.telemetry("uav-01")] * 2 + [
         LAYOUT.site_custody("pdrmyy")] * 2  # each message to one member of the group
-    assert [device.listen(0.1) for device in nosy] == [[], [], []]
+    assert [device.listen(0.1) for device in nosy] == [[], [], [], []]
 
 
 @pytest.mark.mosquitto
@@ -510,7 +517,7 @@ def test_each_device_reads_its_own_receipts_only(secure_broker):
     prefix = LAYOUT.prefix
     readers = {user: Device(secure_broker.url(user))
                for user in ("uav-01", "uav-02", "scanner-pdrmyy-01", "scanner-wjwsy-01",
-                            "dronelog-ingester-2", "dronelog-notifier")}
+                            "dronelog-ingester-2", "dronelog-receipts-1", "dronelog-notifier")}
     for device in readers.values():
         assert device.connect().value == SUCCESS
         # Mosquitto 2.0 grants the subscription, then checks each message against the ACL
@@ -528,16 +535,21 @@ def test_each_device_reads_its_own_receipts_only(secure_broker):
                         "uav-02": [LAYOUT.drone_receipts("uav-02")],
                         "scanner-pdrmyy-01": [LAYOUT.site_receipts("pdrmyy")],
                         "scanner-wjwsy-01": [LAYOUT.site_receipts("wjwsy")],
-                        "dronelog-ingester-2": [], "dronelog-notifier": []}
+                        "dronelog-ingester-2": [], "dronelog-receipts-1": [],
+                        "dronelog-notifier": []}
 
 
 @pytest.mark.mosquitto
+@pytest.mark.parametrize("receipts_login", [None, "dronelog-receipts-1"])
 def test_the_real_ingester_sends_a_drone_its_receipt_through_the_shipped_acl(secure_broker,
-                                                                             tmp_path):
-    """The shipped ACL lets the ingester publish receipts (a refused one would also cost it its
-    connection) and the drone read its own."""
+                                                                             tmp_path,
+                                                                             receipts_login):
+    """The shipped ACL lets the ingester publish receipts, on its own connection or on the
+    receipts' (a refused one would also cost it its connection), and the drone read its own."""
     broker = secure_broker
-    ingester, db = start_ingester(broker.url("dronelog-ingester-1"), tmp_path / "ingester")
+    receipts = {"receipts_mqtt_url": broker.url(receipts_login)} if receipts_login else {}
+    ingester, db = start_ingester(broker.url("dronelog-ingester-1"), tmp_path / "ingester",
+                                  **receipts)
     drone = Device(broker.url("uav-01"))
     payloads: list[tuple[str, dict]] = []
     drone.client.on_message = lambda _c, _u, message: payloads.append(
@@ -558,6 +570,8 @@ def test_the_real_ingester_sends_a_drone_its_receipt_through_the_shipped_acl(sec
     log = ingester.log_path.read_text()
     assert "disconnected from broker; paho reconnects" not in log
     assert '"receipts_failed": 0' in log and '"receipts_refused_by_broker": 0' in log
+    # Mosquitto names each login that connected (connection_messages true)
+    assert ("u'dronelog-receipts-1'" in broker.log()) == bool(receipts_login)
 
 
 @pytest.mark.mosquitto

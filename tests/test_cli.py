@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 from sqlalchemy import insert, select
 
 from dronelog.api.accounts import Role, add_user
 from dronelog.broker import free_port
 from dronelog.cli import main
+from dronelog.config import Settings
 from dronelog.storage.database import create_db_engine, migrate
 from dronelog.storage.tables import Alert
 from dronelog.turnaround import repository as repo
@@ -180,3 +182,26 @@ def test_every_invalid_setting_is_named_with_its_variable_and_never_its_value(tm
     assert "DRONELOG_NOTIFY_CHANNELS: Value error, DRONELOG_NOTIFY_CHANNELS is not JSON" \
         in result.output
     assert "lots" not in result.output
+
+
+def test_receipts_under_the_ingesters_own_login_stop_the_ingester_at_start(tmp_path):
+    """With the shipped Mosquitto's use_username_as_clientid, a second connection under the
+    ingester's login would take over its persistent session and wipe the messages queued for
+    it; another login, or none (a broker without logins), is taken."""
+    env = {"DRONELOG_HOME": str(tmp_path), "DRONELOG_CONFIG": str(tmp_path / "none.toml"),
+           "DRONELOG_MQTT_URL": "mqtts://dronelog-ingester-1:In-pa55@broker.example:8883",
+           "DRONELOG_RECEIPTS_MQTT_URL":
+               "mqtts://dronelog-ingester-1:In-pa55@broker.example:8883"}
+    with pytest.raises(ValidationError, match="logs in as the ingester itself"):
+        Settings(mqtt_url=env["DRONELOG_MQTT_URL"],
+                 receipts_mqtt_url=env["DRONELOG_RECEIPTS_MQTT_URL"])
+    result = CliRunner().invoke(main, ["ingest"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "DRONELOG_RECEIPTS_MQTT_URL: Value error, logs in as the ingester itself" \
+        in result.output
+    assert "In-pa55" not in result.output
+    assert list(tmp_path.iterdir()) == []
+    for other in ("mqtts://dronelog-receipts-1:R-pa55@broker.example:8883",
+                  "mqtt://127.0.0.1:1883"):
+        assert Settings(mqtt_url=env["DRONELOG_MQTT_URL"],
+                        receipts_mqtt_url=other).receipts_mqtt_url == other

@@ -188,9 +188,11 @@ def running(deployment: Deployment, *command: str, default_only: bool = False) -
             and (in_default_profile(service) or not default_only)]
 
 
-def mqtt_login(service: dict) -> str | None:
-    url = environment_of(service).get(f"{PREFIX}MQTT_URL")
-    return BrokerAddress.parse(url).username if url else None
+def mqtt_logins(service: dict) -> list[str | None]:
+    """The service's MQTT logins: its own, and its receipts' connection's if it has one."""
+    environment = environment_of(service)
+    return [BrokerAddress.parse(url).username for key in ("MQTT_URL", "RECEIPTS_MQTT_URL")
+            if (url := environment.get(f"{PREFIX}{key}"))]
 
 
 def broker_service(deployment: Deployment, service: dict) -> str | None:
@@ -551,10 +553,13 @@ def ingester_problems(deployment: Deployment) -> list[str]:
     if None in client_ids or len(set(client_ids)) != len(client_ids):
         problems.append(f"the ingesters' {PREFIX}MQTT_CLIENT_ID must be set and distinct: "
                         f"{client_ids}")
-    logins = [mqtt_login(services[name]) for name in ingesters]
+    logins = [login for name in ingesters for login in mqtt_logins(services[name])]
     if len(set(logins)) != len(logins):
         problems.append(f"the ingesters share an MQTT login ({logins}); with "
                         "use_username_as_clientid the login is the client id")
+    for name in ingesters:  # under a backlog, receipts on the ingester's own connection wait
+        if not environments[name].get(f"{PREFIX}RECEIPTS_MQTT_URL"):
+            problems.append(f"{name}: no {PREFIX}RECEIPTS_MQTT_URL")
     groups = {environments[name].get(f"{PREFIX}SHARED_GROUP") for name in ingesters}
     if len(groups) != 1 or not next(iter(groups)):
         problems.append(f"the ingesters must share one {PREFIX}SHARED_GROUP, found {groups}")
@@ -645,10 +650,12 @@ def test_every_mqtt_login_of_a_service_has_a_block_in_the_shipped_acl(deployment
     subscriptions are refused by the broker (silently, for MQTT 3.1.1 clients)."""
     blocks = set(re.findall(r"^user\s+(\S+)", MOSQUITTO_ACL.read_text(encoding="utf-8"),
                             re.MULTILINE))
-    logins = {name: mqtt_login(service) for name, service in deployment.services.items()
+    logins = {name: mqtt_logins(service) for name, service in deployment.services.items()
               if in_default_profile(service) and is_dronelog(service, deployment.env)}
-    assert {name: login for name, login in logins.items()
-            if login and login not in blocks} == {}
+    assert {name: [login for login in named if login not in blocks]
+            for name, named in logins.items() if set(named) - blocks - {None}} == {}
+    assert {"dronelog-receipts-1", "dronelog-receipts-2"} <= {
+        login for named in logins.values() for login in named}
 
 
 # --- Every check notices the mistake it is there for ------------------------------------------
@@ -722,6 +729,13 @@ MUTATIONS: list[tuple[str, Callable[[dict], None], Callable[[Deployment], list[s
     ("(h) two shared groups",
      lambda raw: _service(raw, "ingester-2")["environment"].update(
          DRONELOG_SHARED_GROUP="others"), ingester_problems),
+    ("(h) two ingesters' receipts under one login",
+     lambda raw: _service(raw, "ingester-2")["environment"].update(
+         DRONELOG_RECEIPTS_MQTT_URL=_service(raw, "ingester-1")["environment"][
+             "DRONELOG_RECEIPTS_MQTT_URL"]), ingester_problems),
+    ("(h) receipts on an ingester's own connection",
+     lambda raw: _service(raw, "ingester-1")["environment"].pop("DRONELOG_RECEIPTS_MQTT_URL"),
+     ingester_problems),
     ("(h) replicas", lambda raw: _service(raw, "ingester-1").update(deploy={"replicas": 2}),
      ingester_problems),
     ("(i) the api on every interface",

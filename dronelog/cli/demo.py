@@ -101,8 +101,10 @@ def demo(settings: Settings, port: int, external_broker: bool, scenario_file: Pa
     broker = None
     if not external_broker:
         broker = start_local_broker(settings.home / "broker", port, preexec_fn=die_with_parent)
+        # receipts on a connection of their own, as in a deployment (this broker takes anyone)
         settings = settings.model_copy(update={"mqtt_url": broker.url,
-                                               "mqtt_protocol": broker.protocol})
+                                               "mqtt_protocol": broker.protocol,
+                                               "receipts_mqtt_url": broker.url})
     children: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()
     lost: list[str] = []

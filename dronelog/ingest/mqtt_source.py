@@ -14,14 +14,9 @@
   acknowledge a different message that now reuses its packet id, so old copies are stored
   (idempotently) but left for their redelivered twins to acknowledge.
 - paho reconnects by itself with exponential backoff (`reconnect_delay_set`).
-- Receipts (docs/contract.md) go out on the same client, QoS 1, from the batch loop's thread
-  (paho's publish is thread-safe and only queues the packet). At most `outbox_limit` of them
-  wait for the broker's PUBACK (50,000: held receipts of a whole fleet, one per drone, can
-  come due together; under paho's 65,535 message ids); beyond that `publish` refuses at once
-  rather than grow or wait, and the caller counts the receipt as failed. They all go out at
-  once (no in-flight window): with a window, paho scans its queue from the start at every
-  PUBACK, which made 62,000 receipts cost the ingester half its throughput
-  (docs/benchmarks.md). The shipped Mosquitto sets no limit on a client's in-flight messages.
+- Receipts (docs/contract.md) go out through a `Qos1Publisher`: on this client unless
+  DRONELOG_RECEIPTS_MQTT_URL gives them a connection of their own
+  (dronelog/ingest/receipt_connection.py).
 - `mqtts://` connects over TLS, verifying the broker's certificate and host name against the
   system's CAs or the `cafile` named in the URL (docs/security.md).
 """
@@ -95,6 +90,42 @@ class BrokerAddress:
             client.tls_set_context(context)
 
 
+class Qos1Publisher:
+    """Publishes QoS 1 messages on a paho client without waiting for the broker (receipts).
+
+    paho's publish is thread-safe and only queues the packet. At most `outbox_limit` messages
+    wait for the broker's PUBACK (50,000: held receipts of a whole fleet, one per drone, can
+    come due together; under paho's 65,535 message ids); beyond that `publish` refuses at once
+    rather than grow or wait, and the caller counts the message as failed. They all go out at
+    once (no in-flight window): with a window, paho scans its queue from the start at every
+    PUBACK, which made 62,000 receipts cost the ingester half its throughput
+    (docs/benchmarks.md). The shipped Mosquitto sets no limit on a client's in-flight messages.
+    """
+
+    def __init__(self, client: mqtt.Client, outbox_limit: int) -> None:
+        self.client = client
+        client.max_inflight_messages_set(0)
+        client.max_queued_messages_set(outbox_limit)
+        client.on_publish = self._on_publish
+        self.refused = 0  # PUBACKs with a failure reason code (e.g. the ACL's 0x87)
+
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Queue the message; False if paho refused it (its outbox is full). While
+        disconnected, paho keeps it and sends it on reconnect."""
+        try:
+            info = self.client.publish(topic, payload, qos=1)
+        except (ValueError, RuntimeError) as error:
+            log.warning("publish refused", topic=topic, error=str(error))
+            return False
+        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+
+    def _on_publish(self, _client, _userdata, _mid, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            self.refused += 1
+            log.warning("the broker refused a publish (check its ACL for the receipts)",
+                        reason=str(reason_code))
+
+
 class MqttSource:
     def __init__(self, broker: BrokerAddress, client_id: str,
                  subscriptions: list[tuple[str, int]], clock: Callable[[], datetime],
@@ -123,13 +154,10 @@ class MqttSource:
                                       manual_ack=True)
         broker.configure(self.client)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self.client.max_inflight_messages_set(0)
-        self.client.max_queued_messages_set(outbox_limit)
-        self.published_refused = 0  # PUBACKs with a failure reason code (e.g. the ACL's 0x87)
+        self.publisher = Qos1Publisher(self.client, outbox_limit)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.client.on_publish = self._on_publish
 
     @property
     def connected(self) -> bool:
@@ -190,22 +218,6 @@ class MqttSource:
                 self.client.ack(delivery.mid, delivery.qos)
                 acked += 1
         return acked
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        """Queue a QoS 1 message without waiting for the broker; False if paho refused it
-        (its outbox is full). While disconnected, paho keeps it and sends it on reconnect."""
-        try:
-            info = self.client.publish(topic, payload, qos=1)
-        except (ValueError, RuntimeError) as error:
-            log.warning("publish refused", topic=topic, error=str(error))
-            return False
-        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
-
-    def _on_publish(self, _client, _userdata, _mid, reason_code, _properties) -> None:
-        if reason_code.is_failure:
-            self.published_refused += 1
-            log.warning("the broker refused a publish (check its ACL for the receipts)",
-                        reason=str(reason_code))
 
     def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
         if reason_code.is_failure:

@@ -6,13 +6,14 @@ A stop request (SIGTERM) lets the current batch finish, stores and acknowledges 
 been received, and disconnects; what cannot be stored in time is left unacknowledged for the
 broker to redeliver.
 
-Receipts (docs/contract.md) name only events of committed batches. With
-DRONELOG_RECEIPT_HOLD_S 0 they are published after the batch's transaction commits and before
-its acknowledgements; with a hold (the default), a sender's receipt waits up to that long to
-tell it about several batches (receipts.ReceiptHold), and goes out at the first batch or idle
-turn after. An ingester that dies before a receipt went out loses it: the sender's outbox sends
-the event again and is told `duplicate`. A receipt that cannot be published is logged and
-counted, never retried, and never holds up the batch.
+Receipts (docs/contract.md) name only events of committed batches. They go out on the
+ingester's connection, or on one of their own (DRONELOG_RECEIPTS_MQTT_URL,
+receipt_connection.py). With DRONELOG_RECEIPT_HOLD_S 0 they are published after the batch's
+transaction commits and before its acknowledgements; with a hold (the default), a sender's
+receipt waits up to that long to tell it about several batches (receipts.ReceiptHold), and goes
+out at the first batch or idle turn after. An ingester that dies before a receipt went out
+loses it: the sender's outbox sends the event again and is told `duplicate`. A receipt that
+cannot be published is logged and counted, never retried, and never holds up the batch.
 """
 
 import threading
@@ -30,6 +31,7 @@ from dronelog.contract.topics import TopicLayout
 from dronelog.ingest.delivery import Delivery
 from dronelog.ingest.mqtt_source import BrokerAddress, MqttSource
 from dronelog.ingest.persist import Persister
+from dronelog.ingest.receipt_connection import ReceiptConnection
 from dronelog.ingest.receipts import ReceiptHold, sort_outcomes
 from dronelog.ingest.triage import Triage, TriageRules, triage
 from dronelog.storage.writer import BatchWriter, WriteResult
@@ -54,7 +56,7 @@ class IngestStats:
 class Ingester:
     def __init__(self, settings: Settings, engine: Engine, clock: Clock | None = None,
                  source: MqttSource | None = None, progress_every_s: float = 10.0,
-                 receipts: bool | None = None) -> None:
+                 receipts: bool | None = None, receipt_publisher=None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         layout = TopicLayout(settings.topic_prefix)
@@ -77,6 +79,14 @@ class Ingester:
         self._progress_every_s = progress_every_s
         self.receipts = settings.receipts if receipts is None else receipts
         self._receipt_hold = ReceiptHold(layout, settings.receipt_hold_s)
+        self.receipt_connection = None
+        if receipt_publisher is None and self.receipts and settings.receipts_mqtt_url:
+            self.receipt_connection = ReceiptConnection(
+                BrokerAddress.parse(settings.receipts_mqtt_url),
+                f"{settings.mqtt_client_id}-receipts", protocol=settings.mqtt_protocol)
+        # anything with publish(topic, payload) -> bool
+        self.receipt_publisher = receipt_publisher or (
+            self.receipt_connection or self.source).publisher
 
     def request_stop(self, grace_s: float = 30.0) -> None:
         """Finish up: store and acknowledge what was received, giving up on storage (and
@@ -88,6 +98,8 @@ class Ingester:
             timer.start()
 
     def run(self) -> IngestStats:
+        if self.receipt_connection:
+            self.receipt_connection.start()
         self.source.start()
         log.info("ingester started", broker=f"{self.source.broker.host}:{self.source.broker.port}",
                  prefix=self.rules.layout.prefix, batch_size=self.settings.batch_size,
@@ -109,6 +121,8 @@ class Ingester:
                 self._publish_due_receipts(everything=True)
         finally:
             self.source.stop()
+            if self.receipt_connection:
+                self.receipt_connection.stop()
             self._log_progress()
             log.info("ingester stopped")
         return self.stats
@@ -160,7 +174,7 @@ class Ingester:
         first_error = None
         for receipt in receipts:
             try:
-                published = self.source.publish(receipt.topic, receipt.payload)
+                published = self.receipt_publisher.publish(receipt.topic, receipt.payload)
             except Exception as error:
                 published = False
                 first_error = first_error or error
@@ -198,5 +212,5 @@ class Ingester:
                  last_batch_ms=round(stats.last_batch_seconds * 1000, 1),
                  receipts_published=stats.receipts_published,
                  receipts_failed=stats.receipts_failed,
-                 receipts_refused_by_broker=getattr(self.source, "published_refused", 0),
+                 receipts_refused_by_broker=getattr(self.receipt_publisher, "refused", 0),
                  connected=self.source.connected)
