@@ -438,6 +438,12 @@ settings = Settings(database_url=url, mqtt_url=mqtt_url)
 engine = create_db_engine(url, settings.sqlite_synchronous)
 clock = ManualClock(datetime.fromisoformat(clock_iso)) if clock_iso else None
 app = create_app(settings, engine, clock)
+try:  # `dronelog api` serves with its own h11 protocol (the live streams' direct writes)
+    from dronelog.api.server import StreamingH11Protocol
+    if http in ("auto", "h11"):
+        http = StreamingH11Protocol
+except ImportError:  # a tree from before it
+    pass
 gc.freeze()  # as `dronelog api` does
 uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", loop=loop, http=http)
 """
@@ -447,9 +453,10 @@ class ApiServer:
     def __init__(self, url: str, mqtt_url: str, clock: datetime | None,
                  source: Path = ROOT, server: str = "auto,auto",
                  env: dict[str, str] | None = None) -> None:
-        """`server`: uvicorn's event loop and HTTP implementation, "LOOP,HTTP" ("auto,auto":
-        uvloop and httptools when installed, as `dronelog api` runs); `env`: settings
-        (DRONELOG_*) over this process's environment."""
+        """`server`: uvicorn's event loop and HTTP implementation, "LOOP,HTTP" (an HTTP of
+        "auto" or "h11" is `dronelog api`'s own h11 protocol, dronelog/api/server.py, in a
+        tree that has it; "auto" loop: uvloop when installed); `env`: settings (DRONELOG_*)
+        over this process's environment."""
         import httpx
 
         from dronelog.broker import free_port

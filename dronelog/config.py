@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     stream_fallback_s: float = Field(2.0, gt=0, le=60, description="PostgreSQL: how often the "
                                      "live feed reads without a notification, in case one "
                                      "was lost")
+    stream_direct_writes: bool = Field(
+        True, description="the live streams write each batch straight to their connections "
+        "under `dronelog api` (false: every write through the ASGI server, dearer per stream)")
     stream_queue_events: int = Field(10_000, ge=1, description="how many events a slow live "
                                      "client may fall behind before it is sent a reset")
     auto_migrate: bool = Field(True, description="run database migrations when a service starts")

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 
 from dronelog.api.accounts import Role, add_user, issue_token
 from dronelog.api.app import create_app
+from dronelog.api.server import server_config
 from dronelog.broker import free_port
 from dronelog.clock import ManualClock
 from dronelog.config import Settings
@@ -220,8 +221,8 @@ class Api:
     def __init__(self, engine, settings: Settings, clock: ManualClock) -> None:
         self.engine, self.clock = engine, clock
         port = free_port()
-        config = uvicorn.Config(create_app(settings, engine, clock), host="127.0.0.1",
-                                port=port, log_level="warning")
+        config = server_config(create_app(settings, engine, clock), settings,  # as `dronelog api`
+                               host="127.0.0.1", port=port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from dronelog.api import live
 from dronelog.api.accounts import Role, add_user, issue_token
 from dronelog.api.app import create_app
+from dronelog.api.server import server_config
 from dronelog.config import Settings
 from dronelog.storage.change_notice import announce
 from dronelog.storage.tables import TelemetryPoint
@@ -37,9 +38,9 @@ class AnotherProcess:
     def __init__(self, engine, clock) -> None:
         settings = Settings(database_url=str(engine.url), mqtt_url="mqtt://127.0.0.1:1")
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings, engine, clock),
-                                                    host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(server_config(create_app(settings, engine, clock),
+                                                   settings, host="127.0.0.1", port=self.port,
+                                                   log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         wait_until(lambda: self.server.started, what="the second API starting")

@@ -14,6 +14,14 @@ Each stream has a bounded queue: a client that falls `stream_queue_events` behin
 `reset` (re-read the state) and goes on from the feed's position. The frames are encoded once,
 and each read's frames for a filter are joined once into one chunk that every stream with
 that filter sends as it is, so a queue holds references only and a stream's turn is one write.
+
+Under `dronelog api` the feed writes that chunk, framed once per filter as an HTTP/1.1 chunk,
+to each waiting stream's connection itself (`Subscription.write_directly_to`): one
+`transport.write` per stream and batch, with no turn of the stream's task. It does so only
+while the stream waits with nothing queued (what it sent before is written, so the order
+holds) and while the connection's send buffer holds at most `DIRECT_BUFFER_BYTES`; otherwise
+the batch is queued, and the stream sends it through the server, which waits for a slow
+client: its queue then fills up to the reset.
 """
 
 import asyncio
@@ -37,15 +45,22 @@ RESET = b'event: reset\ndata: {"reason": "%s"}\n\n'
 TOO_OLD = b"the cursor is too old or unknown; re-read the state"
 TOO_SLOW = b"the client fell too far behind; re-read the state"
 RETRY_S = 1.0  # after a failed read or a lost listening connection
+DIRECT_BUFFER_BYTES = 1 << 18  # a connection holding more unsent is written through the queue
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
     """One read's changes for one filter, and their frames joined once for every stream of
-    that filter, the feed's position (`id:`) on the last frame."""
+    that filter, the feed's position (`id:`) on the last frame; `wire`: the same as an
+    HTTP/1.1 chunk."""
 
     changes: tuple[live.Change, ...]
     chunk: bytes
+    wire: bytes
+
+    @classmethod
+    def of(cls, changes: tuple[live.Change, ...], chunk: bytes) -> "Batch":
+        return cls(changes, chunk, b"%x\r\n%b\r\n" % (len(chunk), chunk))
 
 
 class Subscription:
@@ -61,16 +76,33 @@ class Subscription:
         self._mark: live.Mark | None = None  # the feed's position after the newest queued
         self._reset: tuple[bytes, live.Mark] | None = None
         self._waiter: asyncio.Future | None = None
+        self._transport: asyncio.Transport | None = None
         self.resets = 0
+        self.direct_writes = 0
+        self.wrote_at = 0.0  # time.monotonic() of the last direct write
 
     @property
     def backlog(self) -> int:
         """Changes queued, not yet sent."""
         return self._backlog
 
+    def write_directly_to(self, transport: asyncio.Transport) -> None:
+        """The stream's connection, whose body is chunked: batches may be written to it."""
+        self._transport = transport
+
     def offer(self, batch: Batch, mark: live.Mark) -> None:
-        """Queue `batch` (already filtered for this stream); overflowing means a reset."""
+        """Write `batch` (already filtered for this stream) to the connection, or queue it;
+        overflowing the queue means a reset."""
         if not batch.changes:
+            return
+        transport = self._transport
+        if (transport is not None and self._waiter is not None and not self._queued
+                and self._reset is None and self.seen is None and not transport.is_closing()
+                and transport.get_write_buffer_size() <= DIRECT_BUFFER_BYTES):
+            transport.write(batch.wire)
+            self._mark = mark
+            self.direct_writes += 1
+            self.wrote_at = time.monotonic()
             return
         if self._backlog + len(batch.changes) > self._limit:
             self._queued.clear()
@@ -259,7 +291,7 @@ class ChangeFeed:
                 continue
             frames = [c.frame for c in passing]
             frames[-1] = cursor_line + frames[-1]
-            batch = Batch(passing, b"".join(frames))
+            batch = Batch.of(passing, b"".join(frames))
             for subscription in group:
                 subscription.offer(batch, mark)
 

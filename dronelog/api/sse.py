@@ -13,12 +13,19 @@ that was a sixth of the API's CPU (docs/benchmarks.md, issue 18). This one:
   closed connection silently, so the disconnect is what stops a stream;
 - ends the body when the server is asked to stop (SIGTERM or SIGINT to `dronelog api`):
   uvicorn waits for open responses before it exits, and these never end by themselves. One
-  check per event loop, every `EXIT_POLL_S`, while streams are open.
+  check per event loop, every `EXIT_POLL_S`, while streams are open;
+- hands the connection's transport to `direct` once the response has started, when the
+  server gives it (`dronelog api`'s protocol, dronelog/api/server.py, puts it in the request's
+  state) and the body is chunked (HTTP/1.1): the change feed then writes each batch to it
+  itself, framed as a chunk, while the body waits (change_feed.Subscription). A write through
+  the ASGI server costs a turn of the stream's task, its generator, the middlewares, uvicorn
+  and h11 for every stream and batch: most of the API's CPU with hundreds of streams
+  (docs/benchmarks.md, issue 18).
 """
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 from starlette.background import BackgroundTask
@@ -26,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 EXIT_POLL_S = 0.5
+TRANSPORT = "dronelog.transport"  # the key of the connection's transport in scope["state"]
 HEADERS = {"Cache-Control": "no-store", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 
 
@@ -33,15 +41,20 @@ class EventStream(Response):
     media_type = "text/event-stream"
 
     def __init__(self, body: AsyncIterator[bytes], headers: dict[str, str] | None = None,
-                 background: BackgroundTask | None = None) -> None:
+                 background: BackgroundTask | None = None,
+                 direct: Callable[[asyncio.Transport], None] | None = None) -> None:
         self.body_iterator = body
         self.status_code = 200
         self.background = background
+        self.direct = direct
         self.init_headers({**HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
+        transport = (scope.get("state") or {}).get(TRANSPORT)
+        if self.direct and transport is not None and scope.get("http_version") == "1.1":
+            self.direct(transport)  # h11 frames an HTTP/1.1 body without a length in chunks
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_until_gone, receive, tasks.cancel_scope)

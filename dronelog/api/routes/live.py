@@ -100,11 +100,12 @@ async def stream(request: Request,
             checked = written = time.monotonic()
             while True:
                 now = time.monotonic()
+                written = max(written, subscription.wrote_at)  # the feed's writes count too
                 wait = max(0.0, min(TOKEN_RECHECK_S - (now - checked), PING_S - (now - written)))
                 if chunk := await subscription.next(wait, feed.mark):
                     yield chunk
                     written = time.monotonic()
-                elif time.monotonic() - written >= PING_S:
+                elif time.monotonic() - max(written, subscription.wrote_at) >= PING_S:
                     yield PING
                     written = time.monotonic()
                 if time.monotonic() - checked > TOKEN_RECHECK_S:
@@ -114,4 +115,7 @@ async def stream(request: Request,
         finally:
             feed.unsubscribe(subscription)
 
-    return EventStream(events(), background=BackgroundTask(feed.unsubscribe, subscription))
+    direct = subscription.write_directly_to if request.app.state.settings.stream_direct_writes \
+        else None
+    return EventStream(events(), background=BackgroundTask(feed.unsubscribe, subscription),
+                       direct=direct)
