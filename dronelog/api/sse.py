@@ -20,7 +20,10 @@ that was a sixth of the API's CPU (docs/benchmarks.md, issue 18). This one:
   itself, framed as a chunk, while the body waits (change_feed.Subscription). A write through
   the ASGI server costs a turn of the stream's task, its generator, the middlewares, uvicorn
   and h11 for every stream and batch: most of the API's CPU with hundreds of streams
-  (docs/benchmarks.md, issue 18).
+  (docs/benchmarks.md, issue 18). The order holds because every middleware here is plain
+  ASGI: a body's `send` has reached the transport when it returns. One that passes the body
+  through a task of its own (Starlette's `BaseHTTPMiddleware`, `@app.middleware("http")`)
+  would let the feed's writes overtake it.
 """
 
 import asyncio
