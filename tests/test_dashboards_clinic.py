@@ -54,6 +54,17 @@ def _wait(predicate, what: str, timeout: float = WAIT_S):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _story(running, barcode: str, user: str) -> dict | None:
+    """A specimen's story, once the scheduler's tracker has taken its first scan (at its next
+    sweep, not with the scan's commit); None before."""
+    try:
+        return running.get(f"/api/v1/specimens/{barcode}", user=user)
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code != 404:
+            raise
+        return None
+
+
 def _reply_lost(route) -> None:
     """The request reaches the API; its reply never reaches the browser."""
     route.fetch()
@@ -107,7 +118,7 @@ def test_describe_pack_load_offline_then_the_lab_reconciles_the_box(
         page.unroute_all(behavior="wait")
         page.wait_for_selector("#outbox-status[data-pending='0']", timeout=20_000)
         row.locator(".step[data-step=collected][data-status=stored]").wait_for()
-        story = demo.get(f"/api/v1/specimens/{second}", user="lab-cjzxwsy")
+        story = _wait(lambda: _story(demo, second, "lab-cjzxwsy"), f"{second} tracked")
         assert [s["kind"] for s in story["timeline"]] == ["collected"]  # exactly once
         _describe(page, extra, "routine", "ambient")
         # packing: mixing refrigerated with ambient is warned about before anything is sent

@@ -30,6 +30,7 @@ from dronelog.contract.topics import TopicLayout
 from dronelog.domain.custody_rules import Sender, SenderKind
 from dronelog.ingest.delivery import Delivery, RejectReason
 from dronelog.ingest.mqtt_source import BrokerAddress
+from dronelog.ingest.receipt_connection import ReceiptConnection
 from dronelog.ingest.receipts import ReceiptHold, build_receipts
 from dronelog.ingest.service import Ingester
 from dronelog.ingest.triage import TriageRules, triage
@@ -487,31 +488,37 @@ def test_receipts_on_a_connection_of_their_own_leave_while_the_ingester_is_stall
                         receipts_mqtt_url=broker.url if own_connection else "")
     ingester = Ingester(settings, engine)
     assert (ingester.receipt_connection is not None) == own_connection
-    reader = ReceiptReader(broker.url, f"{LAYOUT.prefix}/receipts/#", broker.protocol)
-    publisher = Publisher(broker.url, protocol=broker.protocol)
-    source = ingester.source
-    for connection in filter(None, (ingester.receipt_connection, source)):
-        connection.start()
-        assert connection.wait_connected(10)
+    source, cleanup = ingester.source, []
     draining = threading.Event()
 
     def drain() -> None:  # lets a stalled network thread go, so that the source can stop
         while not draining.is_set():
             source.drain()
             time.sleep(0.01)
+
+    def queue_full() -> None:  # the network thread now waits for room
+        deadline = time.monotonic() + 10
+        while source._queue.qsize() < 100:
+            assert time.monotonic() < deadline, "the backlog did not fill the queue"
+            time.sleep(0.01)
     try:
+        reader = ReceiptReader(broker.url, f"{LAYOUT.prefix}/receipts/#", broker.protocol)
+        cleanup.append(reader.close)
+        publisher = Publisher(broker.url, protocol=broker.protocol)
+        cleanup.append(publisher.close)
+        for connection in filter(None, (ingester.receipt_connection, source)):
+            cleanup.insert(0, connection.stop)
+            connection.start()
+            assert connection.wait_connected(10)
         at = {"event_time": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
         backlog = [example("telemetry", **at, drone_id=f"uav-{i % 10:02d}", seq=i)
                    for i in range(400)]
         for payload in backlog:
             publisher.publish(LAYOUT.telemetry(payload["drone_id"]), json.dumps(payload).encode())
         publisher.wait_all_acked()
-        deadline = time.monotonic() + 10
-        while source._queue.qsize() < 100:  # full: the network thread now waits
-            assert time.monotonic() < deadline, "the backlog did not fill the queue"
-            time.sleep(0.01)
-
+        queue_full()
         batch = source.next_batch(50, 0.01)
+        queue_full()  # again, before the receipts: the room taken was filled
         assert ingester.process(batch)
         first = [json.loads(delivery.payload)["event_id"] for delivery in batch]
         if own_connection:
@@ -523,10 +530,34 @@ def test_receipts_on_a_connection_of_their_own_leave_while_the_ingester_is_stall
     finally:
         drain_thread = threading.Thread(target=drain, daemon=True)
         drain_thread.start()
-        source.stop()
-        if ingester.receipt_connection:
-            ingester.receipt_connection.stop()
-        draining.set()
-        drain_thread.join()
-        reader.close()
-        publisher.close()
+        try:
+            for step in cleanup:
+                step()
+        finally:
+            draining.set()
+            drain_thread.join()
+
+
+def test_the_receipts_connection_stops_once_the_broker_has_answered_its_receipts(broker):
+    """paho writes the DISCONNECT behind what it holds and closes the socket at once; the
+    receipts' connection first waits (boundedly) for the broker's PUBACKs, and says how many
+    it stops without."""
+    reachable = ReceiptConnection(BrokerAddress.parse(broker.url), "receipts-test",
+                                  protocol=broker.protocol)
+    reachable.start()
+    assert reachable.wait_connected(10)
+    for n in range(50):
+        assert reachable.publisher.publish(LAYOUT.drone_receipts(f"uav-{n:02d}"), b"{}")
+    with structlog.testing.capture_logs() as told:
+        reachable.stop()
+    assert reachable.publisher.waiting == 0
+    assert [e for e in told if e["event"].startswith("receipts not confirmed")] == []
+
+    away = ReceiptConnection(BrokerAddress.parse("mqtt://127.0.0.1:1"), "receipts-away")
+    away.start()
+    for n in range(3):
+        assert away.publisher.publish(LAYOUT.drone_receipts(f"uav-{n:02d}"), b"{}")
+    with structlog.testing.capture_logs() as told:
+        away.stop(settle_s=0.2)
+    assert [(e["event"], e["receipts"]) for e in told] == [
+        ("receipts not confirmed by the broker at stop", 3)]

@@ -21,9 +21,10 @@ that was a sixth of the API's CPU (docs/benchmarks.md, issue 18). This one:
   the ASGI server costs a turn of the stream's task, its generator, the middlewares, uvicorn
   and h11 for every stream and batch: most of the API's CPU with hundreds of streams
   (docs/benchmarks.md, issue 18). The order holds because every middleware here is plain
-  ASGI: a body's `send` has reached the transport when it returns. One that passes the body
-  through a task of its own (Starlette's `BaseHTTPMiddleware`, `@app.middleware("http")`)
-  would let the feed's writes overtake it.
+  ASGI that passes the body on unchanged: a body's `send` has reached the transport when it
+  returns. One that passes the body through a task of its own (Starlette's
+  `BaseHTTPMiddleware`, `@app.middleware("http")`) would let the feed's writes overtake it,
+  and one that changes the body (GZip) would be bypassed by them.
 """
 
 import asyncio

@@ -108,6 +108,21 @@ class Qos1Publisher:
         client.max_queued_messages_set(outbox_limit)
         client.on_publish = self._on_publish
         self.refused = 0  # PUBACKs with a failure reason code (e.g. the ACL's 0x87)
+        self._queued = 0  # written by the publishing thread only
+        self._answered = 0  # by paho's network thread only
+
+    @property
+    def waiting(self) -> int:
+        """Messages queued and not yet answered by the broker's PUBACK."""
+        return self._queued - self._answered
+
+    def settle(self, timeout_s: float) -> int:
+        """Wait up to `timeout_s` for the broker to answer every queued message; how many
+        are still unanswered."""
+        deadline = time.monotonic() + timeout_s
+        while self.waiting > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.waiting
 
     def publish(self, topic: str, payload: bytes) -> bool:
         """Queue the message; False if paho refused it (its outbox is full). While
@@ -117,9 +132,12 @@ class Qos1Publisher:
         except (ValueError, RuntimeError) as error:
             log.warning("publish refused", topic=topic, error=str(error))
             return False
-        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        queued = info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        self._queued += queued
+        return queued
 
     def _on_publish(self, _client, _userdata, _mid, reason_code, _properties) -> None:
+        self._answered += 1
         if reason_code.is_failure:
             self.refused += 1
             log.warning("the broker refused a publish (check its ACL for the receipts)",

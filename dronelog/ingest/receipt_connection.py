@@ -58,8 +58,14 @@ class ReceiptConnection:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
-    def stop(self) -> None:
-        """Disconnect: receipts already queued are written before the DISCONNECT packet."""
+    def stop(self, settle_s: float = 5.0) -> None:
+        """Disconnect once the broker has answered every receipt queued (at most `settle_s`):
+        paho would write the DISCONNECT behind them and close the socket at once, which can
+        drop what the broker had not read yet."""
+        unanswered = self.publisher.settle(settle_s)
+        if unanswered:
+            log.warning("receipts not confirmed by the broker at stop", receipts=unanswered,
+                        connected=self.connected)
         self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()

@@ -8,11 +8,11 @@ broker to redeliver.
 
 Receipts (docs/contract.md) name only events of committed batches. They go out on the
 ingester's connection, or on one of their own (DRONELOG_RECEIPTS_MQTT_URL,
-receipt_connection.py). With DRONELOG_RECEIPT_HOLD_S 0 they are published after the batch's
-transaction commits and before its acknowledgements; with a hold (the default), a sender's
-receipt waits up to that long to tell it about several batches (receipts.ReceiptHold), and goes
-out at the first batch or idle turn after. An ingester that dies before a receipt went out
-loses it: the sender's outbox sends the event again and is told `duplicate`. A receipt that
+receipt_connection.py). With DRONELOG_RECEIPT_HOLD_S 0 they are handed to the MQTT client after
+the batch's transaction commits and before its acknowledgements; with a hold (the default), a
+sender's receipt waits up to that long to tell it about several batches (receipts.ReceiptHold),
+and goes out at the first batch or idle turn after. An ingester that dies before a receipt went
+out loses it: the sender's outbox sends the event again and is told `duplicate`. A receipt that
 cannot be published is logged and counted, never retried, and never holds up the batch.
 """
 
@@ -120,9 +120,11 @@ class Ingester:
             if self.receipts:
                 self._publish_due_receipts(everything=True)
         finally:
-            self.source.stop()
-            if self.receipt_connection:
-                self.receipt_connection.stop()
+            try:
+                self.source.stop()
+            finally:
+                if self.receipt_connection:
+                    self.receipt_connection.stop()
             self._log_progress()
             log.info("ingester stopped")
         return self.stats
@@ -213,4 +215,7 @@ class Ingester:
                  receipts_published=stats.receipts_published,
                  receipts_failed=stats.receipts_failed,
                  receipts_refused_by_broker=getattr(self.receipt_publisher, "refused", 0),
-                 connected=self.source.connected)
+                 receipts_waiting=getattr(self.receipt_publisher, "waiting", 0),
+                 connected=self.source.connected,
+                 **({"receipts_connected": self.receipt_connection.connected}
+                    if self.receipt_connection else {}))
