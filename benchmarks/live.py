@@ -407,8 +407,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for tree in ("old", "new"):
         parser.add_argument(f"--{tree}-server", default="auto,auto", metavar="LOOP,HTTP",
                             help=f"uvicorn's event loop and HTTP implementation for --{tree}, "
-                            "e.g. asyncio,h11 (default auto,auto: uvloop and httptools when "
-                            "installed, as `dronelog api` runs)")
+                            "e.g. asyncio,h11 (default auto,auto: uvloop when installed; an "
+                            "HTTP of auto or h11 is `dronelog api`'s own h11 protocol in a "
+                            "tree that has it)")
         parser.add_argument(f"--{tree}-env", action="append", default=[], metavar="NAME=VALUE",
                             help=f"a setting for --{tree}'s ingester and API (repeatable), e.g. "
                             "DRONELOG_BATCH_INTERVAL_S=0.03")
