@@ -144,7 +144,35 @@ class Qos1Publisher:
                         reason=str(reason_code))
 
 
-class MqttSource:
+class PahoConnection:
+    """A paho client connecting and reconnecting in the background (its network thread),
+    and whether it is connected now; subclasses make the client and say how to connect."""
+
+    broker: BrokerAddress
+    client: mqtt.Client
+    _connected: threading.Event
+    _keepalive_s: int
+    _mqtt5: bool
+
+    def _connect_options(self) -> dict:
+        """MQTT 5 options of the CONNECT (clean start, properties)."""
+        return {}
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        options = self._connect_options() if self._mqtt5 else {}
+        self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s,
+                                  **options)
+        self.client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+
+class MqttSource(PahoConnection):
     def __init__(self, broker: BrokerAddress, client_id: str,
                  subscriptions: list[tuple[str, int]], clock: Callable[[], datetime],
                  receive_maximum: int = 2000, session_expiry_s: int = 7 * 86400,
@@ -177,20 +205,8 @@ class MqttSource:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def start(self) -> None:
-        if self._mqtt5:
-            self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s,
-                                      clean_start=False, properties=self._connect_properties)
-        else:
-            self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s)
-        self.client.loop_start()
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+    def _connect_options(self) -> dict:
+        return {"clean_start": False, "properties": self._connect_properties}
 
     def stop(self) -> None:
         """Disconnect cleanly: acks already queued are sent before the DISCONNECT packet."""

@@ -21,12 +21,12 @@ import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
-from dronelog.ingest.mqtt_source import BrokerAddress, Qos1Publisher
+from dronelog.ingest.mqtt_source import BrokerAddress, PahoConnection, Qos1Publisher
 
 log = structlog.get_logger("dronelog.ingest.receipts")
 
 
-class ReceiptConnection:
+class ReceiptConnection(PahoConnection):
     def __init__(self, broker: BrokerAddress, client_id: str, protocol: str = "5",
                  keepalive_s: int = 30, outbox_limit: int = 50_000) -> None:
         self.broker = broker
@@ -43,20 +43,8 @@ class ReceiptConnection:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
 
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def start(self) -> None:
-        if self._mqtt5:
-            self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s,
-                                      clean_start=True)
-        else:
-            self.client.connect_async(self.broker.host, self.broker.port, self._keepalive_s)
-        self.client.loop_start()
-
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+    def _connect_options(self) -> dict:
+        return {"clean_start": True}
 
     def stop(self, settle_s: float = 5.0) -> None:
         """Disconnect once the broker has answered every receipt queued (at most `settle_s`):
