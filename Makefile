@@ -32,7 +32,15 @@ test: lint
 	$(VENV)/bin/dronelog contract export --check
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile \
 		$(addprefix --ignore=,$(ONE_PROCESS_TESTS))
-	$(VENV)/bin/python -m pytest $(ONE_PROCESS_TESTS)
+	@# each schemathesis file in a process of its own (under xdist every operation would have
+	@# one node id and only one would be fuzzed), the files side by side, their reports after
+	@logs=$$(mktemp -d); pids=; \
+	for file in $(ONE_PROCESS_TESTS); do \
+		echo "$(VENV)/bin/python -m pytest $$file"; \
+		$(VENV)/bin/python -m pytest $$file > $$logs/$$(basename $$file).log 2>&1 & \
+		pids="$$pids $$!"; \
+	done; status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	cat $$logs/*.log; rm -rf $$logs; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist
