@@ -26,7 +26,10 @@ class StreamingH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.app_state = {**self.app_state, TRANSPORT: transport}
+        # A uvicorn without this attribute gives no transport: the streams then write
+        # through the server, as with DRONELOG_STREAM_DIRECT_WRITES=false.
+        if isinstance(getattr(self, "app_state", None), dict):
+            self.app_state = {**self.app_state, TRANSPORT: transport}
 
 
 def server_config(app: FastAPI, settings: Settings, **overrides) -> uvicorn.Config:
