@@ -29,7 +29,7 @@ from dronelog.contract.schemas import render_schemas
 from dronelog.contract.topics import TopicLayout
 from dronelog.domain.custody_rules import Sender, SenderKind
 from dronelog.ingest.delivery import Delivery, RejectReason
-from dronelog.ingest.mqtt_source import BrokerAddress
+from dronelog.ingest.mqtt_source import BrokerAddress, MqttSource
 from dronelog.ingest.receipt_connection import ReceiptConnection
 from dronelog.ingest.receipts import ReceiptHold, build_receipts
 from dronelog.ingest.service import Ingester
@@ -538,12 +538,21 @@ def test_receipts_on_a_connection_of_their_own_leave_while_the_ingester_is_stall
             drain_thread.join()
 
 
-def test_the_receipts_connection_stops_once_the_broker_has_answered_its_receipts(broker):
-    """paho writes the DISCONNECT behind what it holds and closes the socket at once; the
-    receipts' connection first waits (boundedly) for the broker's PUBACKs, and says how many
-    it stops without."""
-    reachable = ReceiptConnection(BrokerAddress.parse(broker.url), "receipts-test",
-                                  protocol=broker.protocol)
+def _connection(kind: str, url: str, client_id: str, protocol: str = "5"):
+    """Either connection that publishes receipts: the ingester's own, or theirs alone."""
+    if kind == "receipts":
+        return ReceiptConnection(BrokerAddress.parse(url), client_id, protocol=protocol)
+    return MqttSource(BrokerAddress.parse(url), client_id, [(f"{LAYOUT.prefix}/none", 1)],
+                      clock=lambda: datetime.now(UTC), protocol=protocol)
+
+
+@pytest.mark.parametrize("kind", ["receipts", "ingester"])
+def test_a_connection_stops_once_the_broker_has_answered_its_receipts(broker, kind):
+    """paho writes the DISCONNECT behind what it holds and closes the socket at once; either
+    connection first waits (boundedly) for the broker's PUBACKs, and says how many it stops
+    without."""
+    reachable = _connection(kind, broker.url, f"receipts-test-{uuid.uuid4().hex[:8]}",
+                            broker.protocol)
     reachable.start()
     assert reachable.wait_connected(10)
     for n in range(50):
@@ -553,11 +562,12 @@ def test_the_receipts_connection_stops_once_the_broker_has_answered_its_receipts
     assert reachable.publisher.waiting == 0
     assert [e for e in told if e["event"].startswith("receipts not confirmed")] == []
 
-    away = ReceiptConnection(BrokerAddress.parse("mqtt://127.0.0.1:1"), "receipts-away")
+    away = _connection(kind, "mqtt://127.0.0.1:1", "receipts-away")
     away.start()
     for n in range(3):
         assert away.publisher.publish(LAYOUT.drone_receipts(f"uav-{n:02d}"), b"{}")
     with structlog.testing.capture_logs() as told:
         away.stop(settle_s=0.2)
-    assert [(e["event"], e["receipts"]) for e in told] == [
+    assert [(e["event"], e["receipts"]) for e in told
+            if e["event"].startswith("receipts not")] == [
         ("receipts not confirmed by the broker at stop", 3)]

@@ -150,7 +150,9 @@ class PahoConnection:
 
     broker: BrokerAddress
     client: mqtt.Client
+    publisher: Qos1Publisher
     _connected: threading.Event
+    _stopping: bool
     _keepalive_s: int
     _mqtt5: bool
 
@@ -170,6 +172,20 @@ class PahoConnection:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def stop(self, settle_s: float = 5.0) -> None:
+        """Disconnect once the broker has answered every receipt queued (at most `settle_s`):
+        paho writes the DISCONNECT behind what it holds (acks included) and closes the socket
+        at once, which can drop what the broker had not read yet; a receipt lost there costs
+        its device a resend."""
+        unanswered = self.publisher.settle(settle_s)
+        if unanswered:
+            log.warning("receipts not confirmed by the broker at stop", receipts=unanswered,
+                        connected=self.connected)
+        self._stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
 
 
 class MqttSource(PahoConnection):
@@ -207,13 +223,6 @@ class MqttSource(PahoConnection):
 
     def _connect_options(self) -> dict:
         return {"clean_start": False, "properties": self._connect_properties}
-
-    def stop(self) -> None:
-        """Disconnect cleanly: acks already queued are sent before the DISCONNECT packet."""
-        self._stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
-        self._connected.clear()
 
     def next_batch(self, max_size: int, max_wait_s: float, idle_wait_s: float = 0.2
                    ) -> list[Delivery]:

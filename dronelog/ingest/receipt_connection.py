@@ -46,19 +46,6 @@ class ReceiptConnection(PahoConnection):
     def _connect_options(self) -> dict:
         return {"clean_start": True}
 
-    def stop(self, settle_s: float = 5.0) -> None:
-        """Disconnect once the broker has answered every receipt queued (at most `settle_s`):
-        paho would write the DISCONNECT behind them and close the socket at once, which can
-        drop what the broker had not read yet."""
-        unanswered = self.publisher.settle(settle_s)
-        if unanswered:
-            log.warning("receipts not confirmed by the broker at stop", receipts=unanswered,
-                        connected=self.connected)
-        self._stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
-        self._connected.clear()
-
     def _on_connect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         if reason_code.is_failure:
             log.error("broker refused the receipts' connection", reason=str(reason_code))
