@@ -93,5 +93,6 @@ def publish(receipts: list, protocol: str) -> None:
           f"{left} unanswered), process CPU {cpu:.3f} s ({cpu * each:.1f} us per receipt), "
           f"wall {wall:.3f} s")
 
+
 if __name__ == "__main__":
     main()
